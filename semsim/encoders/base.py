@@ -1,0 +1,178 @@
+"""The one encoder interface: a Python preprocessor (texts -> padded arrays) plus a trainable Keras model."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsim._env import preload_backend
+
+preload_backend()
+
+# Written into every saved model folder; the loader dispatches on it.
+CONFIG_FILE = "semsim.json"
+FORMAT_VERSION = 1
+
+ProgressFn = Callable[[int, int], None]
+
+
+class EncoderError(ValueError):
+    """A model spec or model folder that cannot be loaded, with a message meant for the user."""
+
+
+def validate_texts(texts: Sequence[str] | str) -> list[str]:
+    """Return texts as a list of str, refusing non-strings with a clear message."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is {type(text).__name__}, expected str")
+    return texts
+
+
+def pad_to_bucket(length: int, multiple: int = 8, cap: int | None = None) -> int:
+    """Round a sequence length up to a multiple, so compiled graphs are reused across batches."""
+    padded = max(multiple, -(-length // multiple) * multiple)
+    return min(padded, cap) if cap else padded
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Row-wise L2 normalisation in float32 (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Encoder:
+    """A sentence encoder.
+
+    `preprocess(texts)` turns a batch of strings into a dict of arrays padded only to the batch's
+    longest text; `model` maps that dict to L2-normalised embeddings of width `dim` and is an ordinary
+    trainable Keras model, so every training objective works on every source. `encode` sorts texts by
+    length before batching (short job titles are never padded to a fixed 128) and restores the order.
+    """
+
+    #: Which loader reads a saved folder back (written to semsim.json).
+    source: str = "base"
+
+    def __init__(self, *, spec: str, name: str, model: Any, dim: int, fingerprint: str,
+                 description: str = ""):
+        self.spec = spec
+        self.name = name
+        self.model = model
+        self.dim = int(dim)
+        self.fingerprint = fingerprint
+        self.description = description
+        self._predict_fn = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r}, dim={self.dim})"
+
+    # -- to be provided by each source --------------------------------------------------------
+    def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Tokenise a batch into the model's input dict."""
+        raise NotImplementedError
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write everything needed to load this encoder back from `folder` (which exists)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved")
+
+    @property
+    def multilingual(self) -> bool:
+        return False
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def _predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        if self._predict_fn is None:
+            self._predict_fn = make_inference_fn(self.model)
+        return np.asarray(self._predict_fn(inputs), dtype=np.float32)
+
+    def encode(self, texts: Sequence[str] | str, batch_size: int = 64,
+               progress: ProgressFn | None = None) -> np.ndarray:
+        """Embed texts -> float32 array (n, dim), rows L2-normalised, in the input order."""
+        texts = validate_texts(texts)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Sorting by length keeps each batch's padding small; `order` maps batch rows back.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        done = 0
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            batch = [texts[i] for i in rows]
+            out[rows] = self._predict(self.preprocess(batch))
+            done += len(rows)
+            if progress is not None:
+                progress(done, len(texts))
+        return l2_normalize(out)
+
+    def similarity(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> np.ndarray:
+        """Cosine similarity matrix between two lists (or a list and itself)."""
+        a = self.encode(texts_a)
+        b = a if texts_b is None else self.encode(texts_b)
+        return np.clip(a @ b.T, -1.0, 1.0)
+
+    def reset_compiled(self) -> None:
+        """Forget the compiled inference function (call after the weights were replaced)."""
+        self._predict_fn = None
+
+    def write_config(self, folder: str | os.PathLike, **extra: Any) -> None:
+        config = {"format_version": FORMAT_VERSION, "source": self.source, "spec": self.spec,
+                  "name": self.name, "dim": self.dim, "fingerprint": self.fingerprint, **extra}
+        Path(folder, CONFIG_FILE).write_text(json.dumps(config, indent=2))
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a saved model folder's semsim.json."""
+    path = Path(folder, CONFIG_FILE)
+    if not path.is_file():
+        raise EncoderError(f"{folder} is not a semsim model folder (no {CONFIG_FILE})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EncoderError(f"{path} is not valid JSON: {exc}") from exc
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise EncoderError(f"{path} has format_version {version!r}; this semsim reads up to "
+                           f"{FORMAT_VERSION}. Upgrade semsim to load it.")
+    return config
+
+
+def make_inference_fn(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:
+    """A compiled forward pass for the active Keras backend.
+
+    TensorFlow: a tf.function with reduce_retracing, so varying batch lengths share one graph.
+    JAX: a jitted stateless call; lengths are bucketed by the preprocessors to bound recompiles.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def forward(inputs):
+            return model(inputs, training=False)
+
+        return lambda inputs: forward(inputs).numpy()
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def forward(trainable, non_trainable, inputs):
+            outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=False)
+            return outputs
+
+        def run(inputs):
+            trainable = [v.value for v in model.trainable_variables]
+            non_trainable = [v.value for v in model.non_trainable_variables]
+            return np.asarray(forward(trainable, non_trainable, inputs))
+
+        return run
+    return lambda inputs: keras.ops.convert_to_numpy(model(inputs, training=False))

