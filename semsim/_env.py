@@ -1,5 +1,6 @@
 """Process environment set before TensorFlow/Keras are imported: quiet logs, offline hubs, default backend."""
 
+import contextlib
 import logging
 import os
 import warnings
@@ -33,6 +34,23 @@ def quiet_tensorflow() -> None:
 _backend_loaded = False
 
 
+@contextlib.contextmanager
+def silenced_stderr():
+    """Point file descriptor 2 at /dev/null for the duration (C++ logs bypass Python's sys.stderr)."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def preload_backend() -> None:
     """Import the Keras backend with stderr silenced at the file-descriptor level.
 
@@ -43,19 +61,9 @@ def preload_backend() -> None:
     global _backend_loaded
     if _backend_loaded:
         return
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with silenced_stderr():
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             import tensorflow  # noqa: F401
         import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     quiet_tensorflow()
     _backend_loaded = True

@@ -74,7 +74,9 @@ def load_folder(path: Path) -> Encoder:
         source = config.get("source")
         if source not in SAVED_SOURCES:
             raise EncoderError(f"{path}: unknown encoder source {source!r} in {CONFIG_FILE}")
-        return importlib.import_module(SAVED_SOURCES[source]).load_saved(path, config)
+        encoder = importlib.import_module(SAVED_SOURCES[source]).load_saved(path, config)
+        encoder.base_spec = config.get("base_spec")
+        return encoder
     if (path / "config.json").is_file():
         from semsim.encoders import bert
 

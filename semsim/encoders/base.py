@@ -69,6 +69,7 @@ class Encoder:
         self.dim = int(dim)
         self.fingerprint = fingerprint
         self.description = description
+        self.base_spec: str | None = None  # set on tuned models: what they were fine-tuned from
         self._predict_fn = None
 
     def __repr__(self) -> str:
@@ -124,7 +125,8 @@ class Encoder:
 
     def write_config(self, folder: str | os.PathLike, **extra: Any) -> None:
         config = {"format_version": FORMAT_VERSION, "source": self.source, "spec": self.spec,
-                  "name": self.name, "dim": self.dim, "fingerprint": self.fingerprint, **extra}
+                  "name": self.name, "dim": self.dim, "fingerprint": self.fingerprint,
+                  "base_spec": self.base_spec, **extra}
         Path(folder, CONFIG_FILE).write_text(json.dumps(config, indent=2))
 
 

@@ -1,0 +1,181 @@
+"""CLI commands: models, embed, similarity, evaluate sts / pairs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsim.cli_util import CliError, add_json_flag, emit, format_table, progress_bar
+
+DEFAULT_MODEL = "minilm"
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DEFAULT_MODEL) -> None:
+    parser.add_argument("--model", default=default,
+                        help="minilm, use-multilingual, tfhub:<handle>, keras-hub:<preset-or-folder>, "
+                             "or a model folder (default: %(default)s)")
+
+
+def load_model(spec: str) -> Any:
+    from semsim.encoders import load_encoder
+
+    return load_encoder(spec)
+
+
+# -- models -------------------------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    from semsim.encoders import available_models
+
+    rows = [{"spec": m.spec, "kind": m.kind, "description": m.description} for m in available_models()]
+    emit(rows, args.json, lambda r: format_table(r, ["spec", "kind", "description"]))
+    return 0
+
+
+# -- embed --------------------------------------------------------------------------------------
+def save_npy_atomically(path: Path, array: np.ndarray) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from semsim.data import read_csv
+
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise CliError(f"--out must end in .npy, got {out}")
+    if out.exists() and not args.overwrite:
+        raise CliError(f"{out} exists; pass --overwrite to replace it")
+    frame = read_csv(args.input, [args.column])
+    texts = frame[args.column].fillna("").astype(str).str.strip()
+    empty = np.flatnonzero(texts.eq("").to_numpy())
+    if len(empty):
+        rows = ", ".join(str(i + 2) for i in empty[:10])  # +2: header line, 1-based line numbers
+        raise CliError(f"{args.input}: column {args.column!r} is empty on line(s) {rows}"
+                       f"{' ...' if len(empty) > 10 else ''}; fill or remove those rows")
+    encoder = load_model(args.model)
+    vectors = encoder.encode(texts.tolist(), batch_size=args.batch_size,
+                             progress=progress_bar(f"embedding with {encoder.name}"))
+    save_npy_atomically(out, vectors)
+    emit({"model": encoder.spec, "rows": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "out": str(out)},
+         args.json, lambda r: f"wrote {r['rows']} x {r['dim']} vectors to {r['out']}")
+    return 0
+
+
+# -- similarity ---------------------------------------------------------------------------------
+def render_matrix(texts: list[str], matrix: np.ndarray) -> str:
+    labels = [t if len(t) <= 28 else t[:25] + "..." for t in texts]
+    width = max(len(label) for label in labels)
+    header = " " * (width + 2) + "  ".join(f"{i + 1:>6}" for i in range(len(texts)))
+    lines = [header]
+    for i, label in enumerate(labels):
+        lines.append(f"{i + 1:>2} {label.ljust(width)}" + "  ".join(f"{v:6.3f}" for v in matrix[i]))
+    return "\n".join(lines)
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    texts = [t for t in args.texts]
+    if len(texts) < 2:
+        raise CliError("give at least two texts to compare")
+    if any(not t.strip() for t in texts):
+        raise CliError("texts must not be empty")
+    encoder = load_model(args.model)
+    matrix = encoder.similarity(texts)
+    emit({"model": encoder.spec, "texts": texts, "matrix": matrix.round(6)}, args.json,
+         lambda r: render_matrix(texts, matrix))
+    return 0
+
+
+# -- evaluate sts / pairs -----------------------------------------------------------------------
+def _render_correlation(result: dict[str, Any]) -> str:
+    return (f"{result['dataset']}: {result['n_pairs']} pairs, model {result['model']}\n"
+            f"  Pearson  x100: {result['pearson_x100']:.2f}\n"
+            f"  Spearman x100: {result['spearman_x100']:.2f}")
+
+
+def cmd_evaluate_sts(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.evaluation import PairSimilarityEvaluator
+
+    if args.data:
+        frame = data.load_pairs(args.data, score_range=(0.0, 5.0),
+                                columns=("sentence1", "sentence2", "score"))
+        name = Path(args.data).name
+    else:
+        frame = data.load_sts(args.split)
+        name = f"sts-b {args.split}"
+    encoder = load_model(args.model)
+    result = {"model": encoder.spec, **PairSimilarityEvaluator.from_frame(frame, name=name)(encoder)}
+    emit(result, args.json, _render_correlation)
+    return 0
+
+
+def cmd_evaluate_pairs(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.evaluation import PairSimilarityEvaluator
+
+    frame = data.load_pairs(args.data, score_range=None)
+    encoder = load_model(args.model)
+    result = {"model": encoder.spec,
+              **PairSimilarityEvaluator.from_frame(frame, name=Path(args.data).name)(encoder)}
+    emit(result, args.json, _render_correlation)
+    return 0
+
+
+def register(commands: Any, evaluate: Any) -> None:
+    p = commands.add_parser("models", help="list the encoders that can be loaded here")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_models)
+
+    p = commands.add_parser("embed", help="embed a CSV column into a .npy file")
+    add_model_argument(p)
+    p.add_argument("--input", required=True, help="CSV file")
+    p.add_argument("--column", default="text", help="text column (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--overwrite", action="store_true")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = commands.add_parser("similarity", help="pairwise cosine similarity of texts")
+    add_model_argument(p)
+    p.add_argument("texts", nargs="+", help="two or more texts")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_similarity)
+
+    p = evaluate.add_parser("sts", help="Pearson/Spearman x100 on STS-B (test by default)")
+    add_model_argument(p)
+    p.add_argument("--data", help="a CSV with sentence1, sentence2, score (0-5) instead of bundled STS-B")
+    p.add_argument("--split", choices=["train", "dev", "test"], default="test")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_sts)
+
+    p = evaluate.add_parser("pairs", help="Pearson/Spearman on a scored-pairs CSV (text_a, text_b, score)")
+    add_model_argument(p)
+    p.add_argument("--data", required=True)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_pairs)

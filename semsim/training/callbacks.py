@@ -1,0 +1,165 @@
+"""Training callbacks: validation metric, live JSON-lines progress, cancellation, epoch-seeded shuffling."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+
+class EpochSeededBatches(keras.utils.PyDataset):
+    """Batches in an order drawn from (seed, epoch), so a resumed run sees the same batches as an
+    uninterrupted one. `make_batch(indices)` turns row indices into (inputs, targets)."""
+
+    def __init__(self, n_rows: int, batch_size: int, make_batch: Callable[[Any], tuple[Any, Any]],
+                 seed: int, shuffle: bool = True):
+        super().__init__(workers=1, use_multiprocessing=False)
+        import numpy as np
+
+        self._np = np
+        self.n_rows, self.batch_size, self.make_batch = n_rows, batch_size, make_batch
+        self.seed, self.shuffle = seed, shuffle
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        rng = self._np.random.default_rng([self.seed, epoch])
+        self.order = rng.permutation(self.n_rows) if self.shuffle else self._np.arange(self.n_rows)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n_rows / self.batch_size)
+
+    def __getitem__(self, index: int):
+        return self.make_batch(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+
+
+class SetEpoch(keras.callbacks.Callback):
+    def __init__(self, batches: EpochSeededBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+class ValidationMetric(keras.callbacks.Callback):
+    """Runs an evaluator at each epoch end and puts its primary metric into logs as `val_<metric>`,
+    where EarlyStopping and the progress log pick it up. Must come before them in the callback list."""
+
+    def __init__(self, evaluate: Callable[[], dict[str, Any]]):
+        super().__init__()
+        self.evaluate = evaluate
+        self.history: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = self.evaluate()
+        metric = result["primary_metric"]
+        if logs is not None:
+            logs[f"val_{metric}"] = float(result[metric])
+        self.history.append({"epoch": epoch + 1, **result})
+
+
+class JsonlProgress(keras.callbacks.Callback):
+    """Appends progress events to a JSON-lines file the app follows live, and draws a terminal bar.
+
+    Step events: step, epoch, loss, learning rate, examples/s, ETA. Epoch events add the validation
+    metric. Writes are line-buffered and flushed, so a reader never sees half a line for long.
+    """
+
+    def __init__(self, path: Path, total_steps: int, steps_per_epoch: int, batch_size: int,
+                 every_seconds: float = 1.0, show_bar: bool = False, initial_epoch: int = 0):
+        super().__init__()
+        self.path, self.total_steps, self.steps_per_epoch = path, total_steps, steps_per_epoch
+        self.batch_size, self.every_seconds, self.show_bar = batch_size, every_seconds, show_bar
+        self.epoch = initial_epoch
+        self._bar = None
+
+    def write(self, event: dict[str, Any]) -> None:
+        event = {"time": round(time.time(), 3), **event}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+    def _learning_rate(self) -> float | None:
+        try:
+            rate = self.model.optimizer.learning_rate
+            return float(keras.ops.convert_to_numpy(rate))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+        self.last_write = 0.0
+        self.steps_done_at_start = self.epoch * self.steps_per_epoch
+        self.write({"event": "start", "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                    "resumed_from_epoch": self.epoch})
+        if self.show_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total_steps, initial=self.steps_done_at_start, unit="step",
+                             desc="training", leave=False)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch + 1
+        if self._bar is not None:
+            self._bar.update(step - self._bar.n)
+            if logs and "loss" in logs:
+                self._bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+        now = time.time()
+        if now - self.last_write < self.every_seconds and step < self.total_steps:
+            return
+        self.last_write = now
+        elapsed = now - self.started
+        done_here = step - self.steps_done_at_start
+        rate = done_here / elapsed if elapsed > 0 else 0.0
+        self.write({"event": "step", "step": step, "epoch": self.epoch + 1,
+                    "loss": float(logs.get("loss", float("nan"))) if logs else None,
+                    "learning_rate": self._learning_rate(),
+                    "examples_per_s": round(rate * self.batch_size, 2),
+                    "eta_s": round((self.total_steps - step) / rate, 1) if rate > 0 else None})
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
+        self.write({"event": "epoch", "epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch, **logs})
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+
+
+class CancelOnFile(keras.callbacks.Callback):
+    """Stops training after the current batch once a cancel file appears (the app's Cancel button)."""
+
+    def __init__(self, path: Path | None):
+        super().__init__()
+        self.path = path
+        self.cancelled = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.path is not None and self.path.exists():
+            self.cancelled = True
+            self.model.stop_training = True
+
+
+@keras.saving.register_keras_serializable(package="semsim")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = self.peak * step / max(self.warmup_steps, 1)
+        decay = self.peak * keras.ops.maximum(0.0, (self.total_steps - step)
+                                              / max(self.total_steps - self.warmup_steps, 1))
+        return keras.ops.where(step < self.warmup_steps, warm, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}

@@ -1,0 +1,386 @@
+"""Fine-tuning runs: pairs (bi-encoder) and text classification, with checkpoints, logs and model cards."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from semsim.training.card import write_model_card
+from semsim.training.objectives import ClassificationObjective, Objective, make_objective
+
+LOG_FILE = "train_log.jsonl"
+CANCEL_FILE = "CANCEL"
+
+
+class TrainingError(ValueError):
+    """Bad training input, reported before any training starts."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clipnorm: float = 1.0
+    patience: int = 2
+    seed: int = 42
+    validation_fraction: float = 0.1
+    max_steps_per_epoch: int | None = None
+    mixed_precision: str = "auto"  # auto: on when a GPU is in use; "on" / "off" force it
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise TrainingError("epochs must be >= 1 and batch size >= 2")
+        if not 0 < self.learning_rate < 1:
+            raise TrainingError(f"learning rate {self.learning_rate} is out of range (0, 1)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise TrainingError("warm-up ratio must be in [0, 1)")
+        if not 0 < self.validation_fraction < 0.5:
+            raise TrainingError("validation fraction must be in (0, 0.5)")
+
+
+# -- output folders -----------------------------------------------------------------------------
+def partial_dir(out: Path) -> Path:
+    """Where a run works until it finishes; kept after an interruption so --resume can continue."""
+    return out.with_name(out.name + ".partial")
+
+
+def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
+    """Refuse to clobber a model or a resumable run unless told to; return the working folder."""
+    work = partial_dir(out)
+    if out.exists() and not overwrite:
+        raise TrainingError(f"{out} already exists; pass --overwrite to replace it")
+    if work.exists() and not resume:
+        if not overwrite:
+            raise TrainingError(f"an interrupted run is in {work}; pass --resume to continue it or "
+                                f"--overwrite to start again")
+        shutil.rmtree(work)
+    if resume and not (work / "checkpoint").exists():
+        raise TrainingError(f"nothing to resume: {work / 'checkpoint'} does not exist")
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def publish_output(work: Path, out: Path) -> None:
+    """Swap the finished folder into place: the old model stays intact until the new one is complete."""
+    shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    backup = out.with_name(out.name + ".old")
+    if out.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+        out.rename(backup)
+    work.rename(out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+# -- data checks (all before training starts) ---------------------------------------------------
+def check_rows(frame: pd.DataFrame, role: str, batch_size: int, minimum_batches: int = 1) -> None:
+    if frame is None or len(frame) == 0:
+        raise TrainingError(f"the {role} data is empty")
+    if len(frame) < batch_size * minimum_batches:
+        raise TrainingError(f"the {role} data has {len(frame)} rows, fewer than one batch of {batch_size}; "
+                            f"lower the batch size or add data")
+
+
+def split_validation(frame: pd.DataFrame, fraction: float, seed: int,
+                     stratify: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    if stratify:
+        held = []
+        for _, group in frame.groupby(stratify, sort=True):
+            take = max(1, int(round(len(group) * fraction)))
+            held.extend(rng.choice(group.index.to_numpy(), size=take, replace=False).tolist())
+        mask = frame.index.isin(held)
+    else:
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[rng.choice(len(frame), size=max(2, int(round(len(frame) * fraction))), replace=False)] = True
+    return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
+
+
+def dataset_info(name: str, frame: pd.DataFrame, sha256: str | None = None) -> dict[str, Any]:
+    if sha256 is None:
+        import hashlib
+
+        from pandas.util import hash_pandas_object
+
+        sha256 = hashlib.sha256(hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return {"name": name, "rows": int(len(frame)), "sha256": sha256}
+
+
+# -- the Keras side -----------------------------------------------------------------------------
+def configure_runtime(config: TrainConfig) -> dict[str, Any]:
+    """Seed everything, make TF ops deterministic, and pick the precision policy before models exist."""
+    from semsim.device import describe_device
+
+    device = describe_device()
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and device["gpu"])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+    return {**device, "mixed_precision": mixed, "keras_version": keras.__version__}
+
+
+def make_optimizer(config: TrainConfig, total_steps: int, learning_rate: float | None = None) -> Any:
+    import keras
+
+    from semsim.training.callbacks import WarmupLinearDecay
+
+    schedule = WarmupLinearDecay(learning_rate or config.learning_rate,
+                                 int(total_steps * config.warmup_ratio), total_steps)
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
+                                  clipnorm=config.clipnorm)
+
+
+def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig, work: Path,
+            evaluate: Callable[[], dict[str, Any]], resume: bool, show_progress: bool,
+            learning_rate: float | None = None) -> dict[str, Any]:
+    """compile + fit with the shared callbacks; returns what happened, for the model card."""
+    import keras
+
+    from semsim.training.callbacks import CancelOnFile, JsonlProgress, SetEpoch, ValidationMetric
+
+    steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(len(batches),
+                                                                              config.max_steps_per_epoch)
+    total_steps = steps_per_epoch * config.epochs
+    model.compile(optimizer=make_optimizer(config, total_steps, learning_rate), loss=objective.loss,
+                  jit_compile=keras.backend.backend() == "jax")
+    validation = ValidationMetric(evaluate)
+    metric_name = None
+
+    def monitor() -> str:
+        return f"val_{metric_name}"
+
+    # The primary metric's name is known once; evaluate the base model up front to learn it.
+    first = evaluate()
+    metric_name = first["primary_metric"]
+    initial_epoch = 0
+    checkpoint = work / "checkpoint"
+    if resume and (checkpoint / "training_metadata.json").exists():
+        import json
+
+        initial_epoch = int(json.loads((checkpoint / "training_metadata.json").read_text()).get("epoch", -1)) + 1
+    progress = JsonlProgress(work / LOG_FILE, total_steps, steps_per_epoch, config.batch_size,
+                             show_bar=show_progress, initial_epoch=initial_epoch)
+    progress.write({"event": "baseline", "metric": monitor(), "value": float(first[metric_name])})
+    cancel = CancelOnFile(work / CANCEL_FILE)
+    early = keras.callbacks.EarlyStopping(monitor=monitor(), mode="max", patience=config.patience,
+                                          restore_best_weights=True, verbose=0)
+    callbacks = [SetEpoch(batches), validation, early, progress, cancel,
+                 keras.callbacks.TensorBoard(log_dir=str(work / "tensorboard"), update_freq="epoch"),
+                 keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
+    started = time.time()
+    history = model.fit(batches, epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        verbose=0)
+    seconds = time.time() - started
+    epochs_run = len(history.history.get("loss", []))
+    best_epoch = (early.best_epoch + 1) if early.best_weights is not None else None
+    progress.write({"event": "end", "cancelled": cancel.cancelled, "seconds": round(seconds, 2),
+                    "best_epoch": best_epoch})
+    return {"epochs_run": epochs_run, "resumed_from_epoch": initial_epoch, "best_epoch": best_epoch,
+            "stopped_early": bool(early.stopped_epoch), "cancelled": cancel.cancelled,
+            "steps": steps_per_epoch * epochs_run, "seconds": round(seconds, 2),
+            "loss_history": [float(x) for x in history.history.get("loss", [])],
+            "validation_history": validation.history, "monitor": monitor()}
+
+
+# -- pair training ------------------------------------------------------------------------------
+def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: str = "cosent",
+                validation: pd.DataFrame | None = None, test: pd.DataFrame | None = None,
+                score_range: tuple[float, float] = (0.0, 1.0), config: TrainConfig | None = None,
+                dataset_name: str = "pairs", dataset_sha256: str | None = None,
+                evaluate_sts: bool = True, resume: bool = False, overwrite: bool = False,
+                show_progress: bool = False) -> dict[str, Any]:
+    """Fine-tune a bi-encoder on (text_a, text_b[, score]) pairs; write the model and its model card."""
+    from semsim.encoders import load_encoder
+    from semsim.evaluation import PairSimilarityEvaluator
+    from semsim.training.callbacks import EpochSeededBatches
+
+    config = config or TrainConfig()
+    config.check()
+    chosen = make_objective(objective)
+    out = Path(out)
+    if chosen.needs_scores and "score" not in train.columns:
+        raise TrainingError(f"the {chosen.name} objective needs a score column; use mnrl for unscored pairs")
+    if validation is None:
+        train, validation = split_validation(train, config.validation_fraction, config.seed)
+    check_rows(train, "training", config.batch_size)
+    check_rows(validation, "validation", 2)
+    if chosen.needs_scores and train["score"].nunique() < 2:
+        raise TrainingError("every training pair has the same score; nothing to learn from")
+    work = prepare_output(out, overwrite, resume)
+
+    runtime = configure_runtime(config)
+    encoder = load_encoder(base, cache=False)
+    low, high = score_range
+    scale = (lambda s: (np.asarray(s, dtype="float32") - low) / (high - low)) if high > low else np.asarray
+
+    def evaluator_for(frame: pd.DataFrame, name: str) -> Callable[[Any], dict[str, Any]]:
+        if "score" in frame.columns:
+            return PairSimilarityEvaluator.from_frame(frame, name=name)
+        return _PairRetrievalEvaluator(frame, name)
+
+    evaluators = {"validation": evaluator_for(validation, "validation")}
+    if test is not None:
+        evaluators["test"] = evaluator_for(test, "test")
+    if evaluate_sts:
+        from semsim import data
+
+        evaluators["sts-b test"] = PairSimilarityEvaluator.from_frame(data.load_sts("test"), name="sts-b test")
+    base_metrics = {name: evaluator(encoder) for name, evaluator in evaluators.items()}
+
+    model = chosen.build_model(encoder.model)
+    texts_a, texts_b = train["text_a"].tolist(), train["text_b"].tolist()
+    targets = chosen.targets(scale(train["score"]) if "score" in train.columns else np.zeros(len(train)))
+
+    def make_batch(rows: np.ndarray):
+        inputs = {"a": encoder.preprocess([texts_a[i] for i in rows]),
+                  "b": encoder.preprocess([texts_b[i] for i in rows])}
+        return inputs, targets[rows]
+
+    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed)
+    model(make_batch(np.arange(min(2, len(train))))[0])  # build before a checkpoint is restored into it
+    training = run_fit(model, chosen, batches, config, work,
+                       lambda: evaluators["validation"](encoder), resume, show_progress)
+    tuned_metrics = {name: evaluator(encoder) for name, evaluator in evaluators.items()}
+
+    mark_as_tuned(encoder, base, out.name)
+    encoder.save(work)
+    card = {"name": out.name, "task": "pairs", "base_model": base, "objective": chosen.describe(),
+            "datasets": {"train": dataset_info(dataset_name, train, dataset_sha256),
+                         "validation": dataset_info(f"{dataset_name} (validation)", validation),
+                         **({"test": dataset_info(f"{dataset_name} (test)", test)} if test is not None else {})},
+            "hyperparameters": {**dataclasses.asdict(config), "score_range": list(score_range)},
+            "training": {**training, **runtime}, "metrics": {"base": base_metrics, "tuned": tuned_metrics}}
+    write_model_card(work, card)
+    publish_output(work, out)
+    return card
+
+
+def mark_as_tuned(encoder: Any, base: str, name: str) -> None:
+    """A tuned encoder is a new model: new name, its base recorded, and a fingerprint of its own so an
+    index built with the base model is refused for it (and vice versa)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{encoder.fingerprint}|{name}|{time.time_ns()}".encode()).hexdigest()[:16]
+    encoder.fingerprint, encoder.name, encoder.base_spec = f"tuned:{digest}", name, base
+
+
+class _PairRetrievalEvaluator:
+    """For unscored pairs: how often text_a's nearest text_b (among all of them) is its own."""
+
+    def __init__(self, frame: pd.DataFrame, name: str):
+        self.a, self.b, self.name = frame["text_a"].tolist(), frame["text_b"].tolist(), name
+
+    def __call__(self, encoder: Any) -> dict[str, Any]:
+        a, b = encoder.encode(self.a), encoder.encode(self.b)
+        ranks = (a @ b.T > np.sum(a * b, axis=1, keepdims=True)).sum(axis=1)
+        return {"dataset": self.name, "n_pairs": len(self.a), "recall@1": float(np.mean(ranks == 0)),
+                "mrr@10": float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0))),
+                "primary_metric": "recall@1"}
+
+
+# -- classification -----------------------------------------------------------------------------
+def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: str = "full",
+                     validation: pd.DataFrame | None = None, test: pd.DataFrame | None = None,
+                     config: TrainConfig | None = None, dataset_name: str = "labelled",
+                     dataset_sha256: str | None = None, resume: bool = False, overwrite: bool = False,
+                     show_progress: bool = False, dropout: float = 0.1) -> dict[str, Any]:
+    """Train encoder + dropout + dense head. `mode="frozen"` trains the head on fixed vectors
+    (feature-based); `mode="full"` fine-tunes the encoder too."""
+    from semsim.classifier import TextClassifier
+    from semsim.encoders import load_encoder
+    from semsim.evaluation import ClassificationEvaluator, classification_metrics
+    from semsim.training.callbacks import EpochSeededBatches
+
+    if mode not in ("full", "frozen"):
+        raise TrainingError(f"mode must be 'full' or 'frozen', not {mode!r}")
+    config = config or TrainConfig()
+    config.check()
+    out = Path(out)
+    labels = sorted(train["label"].astype(str).unique().tolist())
+    if len(labels) < 2:
+        raise TrainingError(f"the training data has only one class ({labels[0] if labels else 'none'}); "
+                            f"a classifier needs at least two")
+    if validation is None:
+        train, validation = split_validation(train, config.validation_fraction, config.seed, stratify="label")
+    unknown = sorted(set(validation["label"].astype(str)) - set(labels))
+    if unknown:
+        raise TrainingError(f"validation labels {unknown} never occur in the training data")
+    check_rows(train, "training", config.batch_size)
+    check_rows(validation, "validation", 2)
+    work = prepare_output(out, overwrite, resume)
+
+    runtime = configure_runtime(config)
+    encoder = load_encoder(base, cache=False)
+    classifier = TextClassifier.build(encoder, labels, mode, dropout)
+    objective = ClassificationObjective()
+    label_ids = {label: i for i, label in enumerate(labels)}
+    y_train = objective.targets(train["label"].astype(str).map(label_ids).to_numpy())
+    evaluators = {"validation": ClassificationEvaluator.from_frame(validation, "validation")}
+    if test is not None:
+        evaluators["test"] = ClassificationEvaluator.from_frame(test, "test")
+
+    # The untrained reference: always predicting the most frequent training label.
+    majority = max(labels, key=lambda label: int((train["label"].astype(str) == label).sum()))
+    base_metrics = {name: {"dataset": name, **classification_metrics(ev.labels, [majority] * len(ev.labels),
+                                                                     label_names=labels)}
+                    for name, ev in evaluators.items()}
+
+    texts = train["text"].tolist()
+    if mode == "frozen":
+        # Feature-based: the encoder never changes, so embed once and train only the head on vectors.
+        encoder.model.trainable = False
+        vectors = encoder.encode(texts)
+        model = objective.build_model(None, classifier.head)
+
+        def make_batch(rows: np.ndarray):
+            return vectors[rows], y_train[rows]
+
+        learning_rate = max(config.learning_rate, 1e-3)  # a lone linear head wants a larger step
+    else:
+        model = objective.build_model(encoder.model, classifier.head)
+
+        def make_batch(rows: np.ndarray):
+            return encoder.preprocess([texts[i] for i in rows]), y_train[rows]
+
+        learning_rate = None
+    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed)
+    model(make_batch(np.arange(min(2, len(train))))[0])
+    training = run_fit(model, objective, batches, config, work,
+                       lambda: evaluators["validation"](classifier), resume, show_progress, learning_rate)
+    tuned_metrics = {name: evaluator(classifier) for name, evaluator in evaluators.items()}
+
+    if mode == "full":
+        mark_as_tuned(encoder, base, out.name)
+    classifier.save(work)
+    card = {"name": out.name, "task": "classification", "mode": mode, "base_model": base,
+            "objective": {**objective.describe(), "mode": mode, "dropout": dropout}, "labels": labels,
+            "datasets": {"train": dataset_info(dataset_name, train, dataset_sha256),
+                         "validation": dataset_info(f"{dataset_name} (validation)", validation),
+                         **({"test": dataset_info(f"{dataset_name} (test)", test)} if test is not None else {})},
+            "hyperparameters": {**dataclasses.asdict(config), "effective_learning_rate":
+                                learning_rate or config.learning_rate},
+            "training": {**training, **runtime},
+            "metrics": {"base": base_metrics, "tuned": tuned_metrics},
+            "notes": [f"'base' is the majority-class baseline (always '{majority}')."]}
+    write_model_card(work, card)
+    publish_output(work, out)
+    return card
+
+
+def print_summary(card: dict[str, Any], stream: Any = sys.stdout) -> None:
+    print(f"saved {card['name']} ({card['task']}, base {card['base_model']})", file=stream)
