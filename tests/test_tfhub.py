@@ -50,7 +50,7 @@ def test_training_changes_the_savedmodel_weights(tiny_hub_dir):
 
 def _fit_one_batch(model):
     model.compile(optimizer=keras.optimizers.AdamW(0.05), loss="mse")
-    model.fit({"text": np.array(TEXTS, dtype=object)}, np.ones((len(TEXTS), 8), "float32"), epochs=1,
+    model.fit({"text": tf.constant(TEXTS)}, np.ones((len(TEXTS), 8), "float32"), epochs=1,
               verbose=0)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from semsim.encoders.base import Encoder, EncoderError
 from semsim.encoders.layers import L2Normalize
@@ -120,7 +119,8 @@ def _accepts_training(module: Any) -> bool:
 
     The flag shows up as a Python bool among the traced arguments (positional or keyword).
     """
-    functions = getattr(getattr(module, "__call__", None), "concrete_functions", None) or []
+    restored_call = getattr(module, "__call__", None)  # noqa: B004 (a RestoredFunction, not "callable?")
+    functions = getattr(restored_call, "concrete_functions", None) or []
     for function in functions:
         try:
             args, kwargs = function.structured_input_signature
@@ -143,8 +143,12 @@ class TFHubEncoder(Encoder):
         super().__init__(model=model, dim=int(embedding.shape[-1]), **kwargs)
         self.layer = layer
 
-    def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
-        return {"text": np.asarray(texts, dtype=object)}
+    def preprocess(self, texts: list[str]) -> dict[str, Any]:
+        # A tf.string tensor, not a NumPy array: Keras' data adapters reject object/str dtypes, and a
+        # SavedModel needs TensorFlow anyway.
+        import tensorflow as tf
+
+        return {"text": tf.constant(texts, dtype=tf.string)}
 
     @property
     def multilingual(self) -> bool:

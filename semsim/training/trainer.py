@@ -172,7 +172,8 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
     if resume and (checkpoint / "training_metadata.json").exists():
         import json
 
-        initial_epoch = int(json.loads((checkpoint / "training_metadata.json").read_text()).get("epoch", -1)) + 1
+        # Keras records the next epoch to run (epochs completed), which is where fit() resumes.
+        initial_epoch = int(json.loads((checkpoint / "training_metadata.json").read_text()).get("epoch", 0))
     progress = JsonlProgress(work / LOG_FILE, total_steps, steps_per_epoch, config.batch_size,
                              show_bar=show_progress, initial_epoch=initial_epoch)
     progress.write({"event": "baseline", "metric": monitor(), "value": float(first[metric_name])})

@@ -1,0 +1,257 @@
+"""Fine-tuning on tiny random-weight encoders: losses, weights that move (or not), cards, resume, seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from semsim.encoders import load_encoder
+from semsim.training import TrainConfig, TrainingError, train_classifier, train_pairs
+from semsim.training.objectives import (
+    AngularMSEObjective,
+    CoSENTObjective,
+    MultipleNegativesRankingObjective,
+)
+
+FAMILIES = {"data": ["data scientist", "data analyst", "data engineer"],
+            "care": ["nurse", "doctor", "care manager"],
+            "food": ["chef", "sales chef", "the chef"],
+            "road": ["driver", "sales driver", "teacher driver"]}
+
+
+def make_pairs(n: int = 96, seed: int = 0) -> pd.DataFrame:
+    """Graded pairs: same family 1.0, otherwise 0.0 (a signal even a tiny model can learn)."""
+    rng = np.random.default_rng(seed)
+    titles = [(t, f) for f, ts in FAMILIES.items() for t in ts]
+    rows = []
+    for _ in range(n):
+        (a, fa), (b, fb) = (titles[i] for i in rng.choice(len(titles), size=2, replace=False))
+        rows.append((a, b, 1.0 if fa == fb else 0.0))
+    return pd.DataFrame(rows, columns=["text_a", "text_b", "score"])
+
+
+def make_reviews(n: int = 64) -> pd.DataFrame:
+    good = ["good film", "great fun movie", "very good", "the film was great"]
+    bad = ["bad film", "boring movie", "very bad", "the film was not good"]
+    rows = [(good[i % 4], "positive") if i % 2 else (bad[i % 4], "negative") for i in range(n)]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+FAST = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, patience=5)
+
+
+# -- losses: one contract, checked against plain numpy ---------------------------------------------
+def test_cosent_loss_matches_numpy_definition():
+    cos = np.array([0.9, 0.1, 0.5], dtype="float32")
+    scores = np.array([1.0, 0.0, 0.5], dtype="float32")
+    terms = [20 * (cos[j] - cos[i]) for i in range(3) for j in range(3) if scores[i] > scores[j]]
+    expected = math.log(1 + sum(math.exp(t) for t in terms))
+    got = float(keras.ops.convert_to_numpy(CoSENTObjective().loss(scores, cos)))
+    assert got == pytest.approx(expected, rel=1e-4)  # float32 vs float64
+
+
+def test_angular_loss_is_zero_when_angles_match_scores():
+    cos = np.cos(np.pi * (1 - np.array([0.2, 0.7], dtype="float32")))
+    loss = AngularMSEObjective().loss(np.array([0.2, 0.7], "float32"), cos.astype("float32"))
+    assert float(keras.ops.convert_to_numpy(loss)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mnrl_prefers_the_diagonal():
+    good = np.eye(4, dtype="float32") * 20
+    bad = np.roll(np.eye(4, dtype="float32"), 1, axis=1) * 20
+    objective = MultipleNegativesRankingObjective()
+    assert float(keras.ops.convert_to_numpy(objective.loss(None, good))) < 0.01
+    assert float(keras.ops.convert_to_numpy(objective.loss(None, bad))) > 10
+
+
+@pytest.mark.parametrize("objective", [CoSENTObjective(), AngularMSEObjective(),
+                                       MultipleNegativesRankingObjective()])
+def test_one_step_lowers_the_loss(tiny_bert_dir, objective):
+    import tensorflow as tf
+
+    encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
+    model = objective.build_model(encoder.model)
+    pairs = make_pairs(16)
+    inputs = {"a": encoder.preprocess(pairs["text_a"].tolist()), "b": encoder.preprocess(pairs["text_b"].tolist())}
+    targets = objective.targets(pairs["score"].to_numpy())
+    optimizer = keras.optimizers.AdamW(1e-2)
+
+    def loss_value():
+        return float(objective.loss(targets, model(inputs, training=False)))
+
+    before = loss_value()
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = objective.loss(targets, model(inputs, training=True))
+        optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+    assert loss_value() < before
+
+
+# -- a full pair-training run, shared by several assertions ----------------------------------------
+@pytest.fixture(scope="module")
+def trained_pairs(tiny_bert_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tuned"
+    base = f"keras-hub:{tiny_bert_dir}"
+    card = train_pairs(base, make_pairs(96), out, validation=make_pairs(32, seed=1), test=make_pairs(32, seed=2),
+                       config=FAST, evaluate_sts=False, dataset_name="tiny-pairs")
+    return base, out, card
+
+
+def test_pair_training_writes_a_loadable_model_and_a_card(trained_pairs):
+    base, out, card = trained_pairs
+    assert (out / "semsim.json").is_file() and (out / "model_card.md").is_file()
+    assert not out.with_name(out.name + ".partial").exists()
+    saved = json.loads((out / "model_card.json").read_text())
+    assert saved["base_model"] == base and saved["objective"]["objective"] == "cosent"
+    assert saved["datasets"]["train"]["rows"] == 96 and len(saved["datasets"]["train"]["sha256"]) == 16
+    assert set(saved["metrics"]["base"]) == set(saved["metrics"]["tuned"]) == {"validation", "test"}
+    assert saved["training"]["epochs_run"] == 2 and saved["training"]["device"] == "cpu"
+    assert {row["metric"] for row in saved["comparison"]} >= {"spearman", "pearson"}
+    markdown = (out / "model_card.md").read_text()
+    assert "Base vs tuned" in markdown and "tiny-pairs" in markdown
+
+
+def test_tuned_encoder_differs_from_base_and_round_trips(trained_pairs):
+    base, out, _ = trained_pairs
+    texts = ["data scientist", "nurse", "chef"]
+    tuned = load_encoder(str(out), cache=False)
+    assert tuned.base_spec == base and tuned.fingerprint.startswith("tuned:")
+    assert not np.allclose(tuned.encode(texts), load_encoder(base, cache=False).encode(texts), atol=1e-4)
+    again = load_encoder(str(out), cache=False)
+    np.testing.assert_array_equal(tuned.encode(texts), again.encode(texts))
+
+
+def test_progress_log_has_the_events_the_app_follows(trained_pairs):
+    _, out, _ = trained_pairs
+    events = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "baseline" and "start" in kinds and kinds[-1] == "end"
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and all("val_spearman" in e for e in epochs)
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps and all({"loss", "examples_per_s", "eta_s", "learning_rate"} <= set(e) for e in steps)
+    assert (out / "tensorboard").is_dir()
+
+
+# -- classifier: frozen leaves the encoder alone, full changes it ----------------------------------
+def _encoder_weights(folder):
+    return [w.copy() for w in load_encoder(str(folder / "encoder"), cache=False).model.get_weights()]
+
+
+@pytest.mark.parametrize("mode", ["frozen", "full"])
+def test_classifier_modes(tiny_bert_dir, tmp_path, mode):
+    from semsim.classifier import load_classifier
+
+    base = f"keras-hub:{tiny_bert_dir}"
+    card = train_classifier(base, make_reviews(64), tmp_path / mode, mode=mode, test=make_reviews(16),
+                            config=TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, patience=5))
+    base_weights = load_encoder(base, cache=False).model.get_weights()
+    changed = [not np.allclose(a, b) for a, b in zip(base_weights, _encoder_weights(tmp_path / mode),
+                                                     strict=True)]
+    if mode == "frozen":
+        assert not any(changed)
+    else:
+        assert sum(changed) > len(changed) // 2
+    classifier = load_classifier(tmp_path / mode)
+    labels, probabilities = classifier.predict(["good film", "bad film"])
+    assert set(labels) <= {"negative", "positive"} and probabilities.shape == (2, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert card["metrics"]["tuned"]["test"]["accuracy"] >= 0.0 and card["labels"] == ["negative", "positive"]
+
+
+# -- TF Hub SavedModels through the trainer; seeds; resume ----------------------------------------
+def test_trainer_changes_savedmodel_weights(tiny_hub_dir, tmp_path):
+    base = f"tfhub:{tiny_hub_dir}"
+    train_pairs(base, make_pairs(64), tmp_path / "hub", config=FAST, evaluate_sts=False)
+    trained = load_encoder(str(tmp_path / "hub"), cache=False).layer.module
+    original = load_encoder(base, cache=False).layer.module
+    moved = {v.name: not np.allclose(v.numpy(), w.numpy())
+             for v, w in zip(trained.variables, original.variables, strict=True)}
+    assert moved == {"embeddings/weights:0": True, "dense/kernel:0": True, "frozen/scale:0": False}
+
+
+def test_same_seed_same_numbers_different_seed_different(tiny_hub_dir, tmp_path):
+    base = f"tfhub:{tiny_hub_dir}"
+    runs = {}
+    for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
+        config = TrainConfig(**{**FAST.__dict__, "seed": seed})
+        runs[name] = train_pairs(base, make_pairs(64), tmp_path / name, config=config,
+                                 evaluate_sts=False)["training"]["loss_history"]
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_hub_dir, tmp_path, monkeypatch):
+    from semsim.training import callbacks
+
+    base, out = f"tfhub:{tiny_hub_dir}", tmp_path / "resumable"
+    config = TrainConfig(**{**FAST.__dict__, "epochs": 3})
+    original = callbacks.JsonlProgress.on_epoch_end
+
+    def crash_in_second_epoch(self, epoch, logs=None):
+        # Fires before the epoch's checkpoint is written: only epoch 1 is safely on disk.
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(callbacks.JsonlProgress, "on_epoch_end", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False)
+    partial = out.with_name(out.name + ".partial")
+    assert (partial / "checkpoint").is_dir() and not out.exists()
+    monkeypatch.setattr(callbacks.JsonlProgress, "on_epoch_end", original)
+
+    with pytest.raises(TrainingError, match="--resume"):
+        train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False)
+    card = train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False, resume=True)
+    assert card["training"]["resumed_from_epoch"] == 1 and card["training"]["epochs_run"] == 2
+    assert (out / "semsim.json").is_file() and not partial.exists()
+
+
+def test_cancel_file_stops_training_and_still_saves(tiny_hub_dir, tmp_path, monkeypatch):
+    from semsim.training import callbacks
+
+    out = tmp_path / "cancelled"
+    original = callbacks.CancelOnFile.on_train_batch_end
+
+    def press_cancel(self, batch, logs=None):
+        self.path.touch()
+        original(self, batch, logs)
+
+    monkeypatch.setattr(callbacks.CancelOnFile, "on_train_batch_end", press_cancel)
+    card = train_pairs(f"tfhub:{tiny_hub_dir}", make_pairs(64), out, config=FAST, evaluate_sts=False)
+    assert card["training"]["cancelled"] and card["training"]["steps"] <= 4
+    assert (out / "semsim.json").is_file()
+
+
+# -- bad input stops before any training ------------------------------------------------------------
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame(columns=["text_a", "text_b", "score"]), "empty"),
+    (make_pairs(8), "fewer than one batch"),
+    (make_pairs(64).assign(score=0.5), "same score"),
+    (make_pairs(64).drop(columns="score"), "needs a score column"),
+])
+def test_bad_pair_data_is_refused_before_training(frame, message, tmp_path):
+    with pytest.raises(TrainingError, match=message):
+        train_pairs("no-model-needed", frame, tmp_path / "x", validation=make_pairs(8), config=FAST,
+                    evaluate_sts=False)
+    assert not (tmp_path / "x.partial").exists()
+
+
+def test_one_class_is_refused(tmp_path):
+    frame = make_reviews(32).assign(label="positive")
+    with pytest.raises(TrainingError, match="only one class"):
+        train_classifier("no-model-needed", frame, tmp_path / "x", config=FAST)
+
+
+def test_existing_model_is_not_overwritten_without_flag(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "keep.txt").write_text("precious")
+    with pytest.raises(TrainingError, match="--overwrite"):
+        train_pairs("no-model-needed", make_pairs(64), tmp_path / "model", config=FAST, evaluate_sts=False)
+    assert (tmp_path / "model" / "keep.txt").read_text() == "precious"

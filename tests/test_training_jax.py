@@ -1,0 +1,52 @@
+"""The same training code under KERAS_BACKEND=jax (CPU here; the fast path on a GPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("jax")
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import numpy as np
+    import semsim.encoders.base  # quiet backend import
+    import keras
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    from tests.tiny_models import make_bert_preset
+    from tests.test_training import make_pairs, make_reviews
+    from semsim.encoders import load_encoder
+    from semsim.training import TrainConfig, train_classifier, train_pairs
+
+    root = Path(sys.argv[1])
+    base = "keras-hub:" + str(make_bert_preset(root / "bert"))
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, patience=5)
+    card = train_pairs(base, make_pairs(64), root / "pairs", config=config, evaluate_sts=False)
+    texts = ["data scientist", "nurse"]
+    tuned = load_encoder(str(root / "pairs"), cache=False).encode(texts)
+    untouched = load_encoder(base, cache=False).encode(texts)
+    full = train_classifier(base, make_reviews(64), root / "clf", mode="full", config=config)
+    print(json.dumps({"loss": card["training"]["loss_history"], "backend": card["training"]["backend"],
+                      "moved": float(np.abs(tuned - untouched).max()),
+                      "clf_accuracy": full["metrics"]["tuned"]["validation"]["accuracy"]}))
+""")
+
+
+@pytest.mark.slow
+def test_pair_and_classifier_training_run_under_jax(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True,
+                            text=True, timeout=900, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    assert len(report["loss"]) == 2 and report["loss"][1] < report["loss"][0]
+    assert report["moved"] > 1e-4
+    assert 0.0 <= report["clf_accuracy"] <= 1.0
