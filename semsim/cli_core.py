@@ -71,12 +71,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise CliError(f"{out} exists; pass --overwrite to replace it")
     frame = read_csv(args.input, [args.column])
-    texts = frame[args.column].fillna("").astype(str).str.strip()
-    empty = np.flatnonzero(texts.eq("").to_numpy())
-    if len(empty):
-        rows = ", ".join(str(i + 2) for i in empty[:10])  # +2: header line, 1-based line numbers
-        raise CliError(f"{args.input}: column {args.column!r} is empty on line(s) {rows}"
-                       f"{' ...' if len(empty) > 10 else ''}; fill or remove those rows")
+    texts = frame[args.column].str.strip()
+    empty = texts.eq("")
+    if empty.any():
+        # read_csv keeps each record's position in the index, so index + 2 is the spreadsheet row.
+        rows = ", ".join(str(int(i) + 2) for i in frame.index[empty][:10])
+        raise CliError(f"{args.input}: column {args.column!r} is empty in row(s) {rows} (header is row 1); "
+                       f"fill or remove those rows so each vector matches a row")
     encoder = load_model(args.model)
     vectors = encoder.encode(texts.tolist(), batch_size=args.batch_size,
                              progress=progress_bar(f"embedding with {encoder.name}"))

@@ -1,0 +1,133 @@
+"""CLI: models, embed, similarity, evaluate sts/pairs/classify, train; --json output and exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from semsim.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def tiny_spec(tiny_bert_dir):
+    return f"keras-hub:{tiny_bert_dir}"
+
+
+def test_models_lists_bundled_encoders_as_json(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    assert code == 0
+    specs = {row["spec"]: row["kind"] for row in json.loads(out)}
+    assert specs["minilm"] == "bundled" and specs["use-multilingual"] == "bundled"
+
+
+def test_similarity_matrix_json_is_symmetric_with_unit_diagonal(capsys, tiny_spec):
+    code, out, _ = run(capsys, "similarity", "--model", tiny_spec, "data scientist", "nurse", "chef", "--json")
+    assert code == 0
+    matrix = np.array(json.loads(out)["matrix"])
+    np.testing.assert_allclose(matrix, matrix.T, atol=1e-6)
+    np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-5)
+
+
+def test_embed_writes_vectors_atomically_and_refuses_to_overwrite(capsys, tiny_spec, tmp_path):
+    corpus = tmp_path / "titles.csv"
+    pd.DataFrame({"title": ["nurse", "chef", "data scientist"]}).to_csv(corpus, index=False)
+    out_file = tmp_path / "vectors.npy"
+    code, out, _ = run(capsys, "embed", "--model", tiny_spec, "--input", str(corpus), "--column", "title",
+                       "--out", str(out_file), "--json")
+    assert code == 0 and json.loads(out)["rows"] == 3
+    assert np.load(out_file, allow_pickle=False).shape == (3, 16)
+    code, _, err = run(capsys, "embed", "--model", tiny_spec, "--input", str(corpus), "--column", "title",
+                       "--out", str(out_file))
+    assert code == 2 and "--overwrite" in err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["embed", "--input", "missing.csv", "--out", "v.npy"], "file not found"),
+    (["embed", "--input", "x.csv", "--out", "v.txt"], "must end in .npy"),
+    (["similarity", "only one"], "at least two"),
+    (["evaluate", "sts", "--model", "no-such-model"], "unknown model"),
+    (["embed", "--input", "x.csv", "--out", "v.npy", "--batch-size", "0"], "at least 1"),
+    (["train", "pairs", "--data", "x.csv"], "--out"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
+    code, _, err = run_catching_exit(capsys, argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) <= 3
+
+
+def run_catching_exit(capsys, argv):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse errors exit from parse_args
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_embed_reports_empty_rows_by_line(capsys, tiny_spec, tmp_path):
+    corpus = tmp_path / "gaps.csv"
+    corpus.write_text("id,text\n1,nurse\n2,\"  \"\n3,chef\n")
+    code, _, err = run(capsys, "embed", "--model", tiny_spec, "--input", str(corpus), "--out",
+                       str(tmp_path / "v.npy"))
+    assert code == 2 and "row(s) 3" in err
+
+
+def test_evaluate_pairs_and_sts_on_a_given_file(capsys, tiny_spec, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"text_a": ["nurse", "chef", "data scientist", "driver"],
+                  "text_b": ["doctor", "sales chef", "data analyst", "teacher"],
+                  "score": [0.8, 0.9, 1.0, 0.1]}).to_csv(pairs, index=False)
+    code, out, _ = run(capsys, "evaluate", "pairs", "--model", tiny_spec, "--data", str(pairs), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n_pairs"] == 4 and -1 <= result["spearman"] <= 1
+    sts = tmp_path / "sts.csv"
+    pd.DataFrame({"sentence1": ["a man plays", "a dog runs"], "sentence2": ["a man sings", "the cat"],
+                  "score": [3.5, 0.5]}).to_csv(sts, index=False)
+    code, out, _ = run(capsys, "evaluate", "sts", "--model", tiny_spec, "--data", str(sts))
+    assert code == 0 and "Spearman x100" in out
+
+
+def test_train_pairs_then_evaluate_via_cli(capsys, tiny_hub_dir, tmp_path):
+    from tests.test_training import make_pairs, make_reviews
+
+    pairs = tmp_path / "pairs.csv"
+    make_pairs(64).to_csv(pairs, index=False)
+    out_dir = tmp_path / "tuned"
+    code, out, err = run(capsys, "train", "pairs", "--base", f"tfhub:{tiny_hub_dir}", "--data", str(pairs),
+                         "--out", str(out_dir), "--epochs", "1", "--batch-size", "16", "--no-sts", "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["task"] == "pairs" and card["comparison"]
+    code, _, err = run(capsys, "train", "pairs", "--base", f"tfhub:{tiny_hub_dir}", "--data", str(pairs),
+                       "--out", str(out_dir), "--no-sts")
+    assert code == 2 and "--overwrite" in err
+
+    reviews = tmp_path / "reviews.csv"
+    make_reviews(64).to_csv(reviews, index=False)
+    code, out, err = run(capsys, "train", "sentiment", "--base", f"tfhub:{tiny_hub_dir}", "--mode", "frozen",
+                         "--data", str(reviews), "--out", str(tmp_path / "clf"), "--epochs", "2",
+                         "--batch-size", "16", "--json")
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", "classify", "--model", str(tmp_path / "clf"), "--data",
+                         str(reviews), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n"] == 64 and len(result["confusion_matrix"]) == 2 and "roc_auc" in result
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("model, expected", [("minilm", 82.0), ("use-multilingual", 80.1)])
+def test_sts_b_test_spearman_of_the_bundled_encoders(capsys, model, expected):
+    code, out, _ = run(capsys, "evaluate", "sts", "--model", model, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n_pairs"] == 1379
+    assert abs(result["spearman_x100"] - expected) <= 0.3
