@@ -255,3 +255,24 @@ def test_existing_model_is_not_overwritten_without_flag(tmp_path):
     with pytest.raises(TrainingError, match="--overwrite"):
         train_pairs("no-model-needed", make_pairs(64), tmp_path / "model", config=FAST, evaluate_sts=False)
     assert (tmp_path / "model" / "keep.txt").read_text() == "precious"
+
+
+def test_later_batches_may_be_longer_than_the_first_two(tiny_bert_dir):
+    """Keras' PyDataset adapter fixes the sequence length from batches 0 and 1; ours must not."""
+    from semsim.training.callbacks import EpochSeededBatches
+
+    encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
+    objective = CoSENTObjective()
+    model = objective.build_model(encoder.model)
+    texts = ["nurse"] * 8 + ["the film was very good and not boring at all and fun"] * 4
+    scores = np.linspace(0, 1, len(texts)).astype("float32")
+
+    def make_batch(rows):
+        batch = [texts[i] for i in rows]
+        return {"a": encoder.preprocess(batch), "b": encoder.preprocess(batch[::-1])}, scores[rows]
+
+    batches = EpochSeededBatches(len(texts), 4, make_batch, seed=0, shuffle=False)
+    assert batches[0][0]["a"]["token_ids"].shape[1] < batches[2][0]["a"]["token_ids"].shape[1]
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=objective.loss)
+    history = model.fit(batches.as_fit_input(), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2

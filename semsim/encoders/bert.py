@@ -63,6 +63,11 @@ def build_pooled_model(backbone: Any, pooling: str = "mean") -> keras.Model:
     """Backbone -> masked mean or [CLS] pooling -> L2 normalisation, as one trainable Keras model."""
     if pooling not in POOLINGS:
         raise EncoderError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    # Both poolings read the sequence output; BERT's own pooler (a dense on [CLS]) gets no gradient, so
+    # keep it out of the trainable set rather than let the optimizer carry dead weights.
+    for layer in getattr(backbone, "layers", []):
+        if layer.name == "pooled_dense":
+            layer.trainable = False
     names = list(backbone.input.keys()) if isinstance(backbone.input, dict) else ["token_ids", "padding_mask"]
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in names}
     outputs = backbone(inputs)

@@ -17,13 +17,13 @@ class EpochSeededBatches(keras.utils.PyDataset):
     uninterrupted one. `make_batch(indices)` turns row indices into (inputs, targets)."""
 
     def __init__(self, n_rows: int, batch_size: int, make_batch: Callable[[Any], tuple[Any, Any]],
-                 seed: int, shuffle: bool = True):
+                 seed: int, shuffle: bool = True, max_batches: int | None = None):
         super().__init__(workers=1, use_multiprocessing=False)
         import numpy as np
 
         self._np = np
         self.n_rows, self.batch_size, self.make_batch = n_rows, batch_size, make_batch
-        self.seed, self.shuffle = seed, shuffle
+        self.seed, self.shuffle, self.max_batches = seed, shuffle, max_batches
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -31,10 +31,37 @@ class EpochSeededBatches(keras.utils.PyDataset):
         self.order = rng.permutation(self.n_rows) if self.shuffle else self._np.arange(self.n_rows)
 
     def __len__(self) -> int:
-        return math.ceil(self.n_rows / self.batch_size)
+        batches = math.ceil(self.n_rows / self.batch_size)
+        return min(batches, self.max_batches) if self.max_batches else batches
 
     def __getitem__(self, index: int):
         return self.make_batch(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+
+    def as_fit_input(self) -> Any:
+        """What model.fit() should iterate.
+
+        JAX: this PyDataset itself. TensorFlow: a tf.data generator whose signature leaves every
+        dimension open; Keras' own PyDataset adapter fixes the sequence length from the first two
+        batches, and a later, longer batch would fail. The dataset holds exactly one epoch, so fit()
+        restarts the generator (and reads that epoch's order, set by SetEpoch) every epoch.
+        """
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return self
+        import tensorflow as tf
+
+        def open_spec(value: Any) -> Any:
+            value = tf.convert_to_tensor(value)
+            return tf.TensorSpec(shape=[None] * value.shape.rank, dtype=value.dtype)
+
+        signature = tf.nest.map_structure(open_spec, self[0])
+
+        def generate():
+            for index in range(len(self)):
+                yield self[index]
+
+        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
 
 
 class SetEpoch(keras.callbacks.Callback):

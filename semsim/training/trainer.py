@@ -153,8 +153,7 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
 
     from semsim.training.callbacks import CancelOnFile, JsonlProgress, SetEpoch, ValidationMetric
 
-    steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(len(batches),
-                                                                              config.max_steps_per_epoch)
+    steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * config.epochs
     model.compile(optimizer=make_optimizer(config, total_steps, learning_rate), loss=objective.loss,
                   jit_compile=keras.backend.backend() == "jax")
@@ -184,8 +183,7 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
                  keras.callbacks.TensorBoard(log_dir=str(work / "tensorboard"), update_freq="epoch"),
                  keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
     started = time.time()
-    history = model.fit(batches, epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                        verbose=0)
+    history = model.fit(batches.as_fit_input(), epochs=config.epochs, callbacks=callbacks, verbose=0)
     seconds = time.time() - started
     epochs_run = len(history.history.get("loss", []))
     best_epoch = (early.best_epoch + 1) if early.best_weights is not None else None
@@ -252,7 +250,8 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
                   "b": encoder.preprocess([texts_b[i] for i in rows])}
         return inputs, targets[rows]
 
-    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed)
+    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed,
+                                 max_batches=config.max_steps_per_epoch)
     model(make_batch(np.arange(min(2, len(train))))[0])  # build before a checkpoint is restored into it
     training = run_fit(model, chosen, batches, config, work,
                        lambda: evaluators["validation"](encoder), resume, show_progress)
@@ -359,7 +358,8 @@ def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: s
             return encoder.preprocess([texts[i] for i in rows]), y_train[rows]
 
         learning_rate = None
-    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed)
+    batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed,
+                                 max_batches=config.max_steps_per_epoch)
     model(make_batch(np.arange(min(2, len(train))))[0])
     training = run_fit(model, objective, batches, config, work,
                        lambda: evaluators["validation"](classifier), resume, show_progress, learning_rate)

@@ -1,0 +1,67 @@
+"""Runs in .venv-bench: sentence-transformers' fit() with CoSENTLoss, timed per step, as JSON.
+
+The reference side of bench/train_quality.py's throughput row: same model folder, same pairs file,
+same batch size and loss as our trainer; compile/warm-up steps are excluded on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--pairs", required=True, help="CSV with text_a, text_b, score")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import pandas as pd
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, losses
+    from sentence_transformers.training_args import SentenceTransformerTrainingArguments
+    from sentence_transformers.trainer import SentenceTransformerTrainer
+    from transformers import TrainerCallback
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    frame = pd.read_csv(args.pairs).head(args.steps * args.batch_size)
+    dataset = Dataset.from_dict({"sentence1": frame["text_a"].astype(str).tolist(),
+                                 "sentence2": frame["text_b"].astype(str).tolist(),
+                                 "score": frame["score"].astype(float).tolist()})
+    model = SentenceTransformer(args.model, device="cpu")
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *_, **__):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *_, **__):
+            times.append(time.perf_counter() - self.start)
+
+    training_args = SentenceTransformerTrainingArguments(
+        output_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), "st_fit_bench"), num_train_epochs=1,
+        per_device_train_batch_size=args.batch_size, learning_rate=2e-5, warmup_ratio=0.1, report_to=[],
+        save_strategy="no", logging_strategy="no", use_cpu=True, dataloader_drop_last=True, seed=0)
+    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
+                                         loss=losses.CoSENTLoss(model), callbacks=[Timer()])
+    trainer.train()
+    steady = sorted(times[min(10, len(times) // 3):])
+    median = steady[len(steady) // 2]
+    result = {"pairs_per_s": args.batch_size / median, "steps_timed": len(steady),
+              "torch_threads": torch.get_num_threads()}
+    print(json.dumps(result) if args.json else result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Training-quality benchmark: base vs tuned on the bundled data, plus pair-training throughput vs ST.
+
+Run: .venv/bin/python bench/train_quality.py [--tasks jobs,sts,sentiment,throughput] [--json]
+Each task trains on CPU with a fixed recipe, writes its model under bench/runs/, and reports the
+numbers the issue targets. Nothing here is asserted: it prints a table (and JSON) for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from semsim import data  # noqa: E402
+from semsim.training import TrainConfig, train_classifier, train_pairs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "bench" / "runs"
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+
+
+def metric(card: dict, dataset: str, name: str, which: str) -> float:
+    return float(card["metrics"][which][dataset][name])
+
+
+def task_jobs(model: str, args: argparse.Namespace) -> list[dict]:
+    """Domain tuning on graded ONS job-title pairs; does general similarity (STS-B) survive?"""
+    config = TrainConfig(epochs=1, batch_size=32, learning_rate=args.lr or 2e-5, warmup_ratio=0.1,
+                         max_steps_per_epoch=args.max_steps, seed=42)
+    started = time.time()
+    card = train_pairs(model, data.load_bundled("job-title-pairs", "train"), RUNS / f"jobs-{model}",
+                       objective="cosent", validation=data.load_bundled("job-title-pairs", "validation"),
+                       test=data.load_bundled("job-title-pairs", "test"), config=config,
+                       dataset_name="job_title_pairs_train.csv", overwrite=True)
+    minutes = (time.time() - started) / 60
+    test_gain = metric(card, "test", "spearman", "tuned") - metric(card, "test", "spearman", "base")
+    sts_drop = 100 * (metric(card, "sts-b test", "spearman", "base") - metric(card, "sts-b test", "spearman", "tuned"))
+    return [
+        {"task": "job titles", "model": model, "metric": "test pairs Spearman",
+         "base": metric(card, "test", "spearman", "base"), "tuned": metric(card, "test", "spearman", "tuned"),
+         "target": "tuned - base >= 0.10", "met": test_gain >= 0.10, "minutes": minutes},
+        {"task": "job titles", "model": model, "metric": "STS-B test Spearman x100",
+         "base": 100 * metric(card, "sts-b test", "spearman", "base"),
+         "tuned": 100 * metric(card, "sts-b test", "spearman", "tuned"),
+         "target": "drop <= 1.0", "met": sts_drop <= 1.0, "minutes": minutes},
+    ]
+
+
+def task_sts(model: str, args: argparse.Namespace) -> list[dict]:
+    """Train on STS-B train (scores 0-5), select on dev, report STS-B test."""
+    config = TrainConfig(epochs=args.epochs or 4, batch_size=16, learning_rate=args.lr or 2e-5,
+                         warmup_ratio=0.1, max_steps_per_epoch=args.max_steps, seed=42)
+    started = time.time()
+    card = train_pairs(model, data.load_sts("train"), RUNS / f"sts-{model}", objective="cosent",
+                       validation=data.load_sts("dev"), score_range=(0.0, 5.0), config=config,
+                       dataset_name="stsb_train.csv", overwrite=True)
+    tuned = 100 * metric(card, "sts-b test", "spearman", "tuned")
+    return [{"task": "STS-B", "model": model, "metric": "STS-B test Spearman x100",
+             "base": 100 * metric(card, "sts-b test", "spearman", "base"), "tuned": tuned,
+             "target": ">= 85.0" if model == "minilm" else "-", "met": tuned >= 85.0 if model == "minilm" else None,
+             "minutes": (time.time() - started) / 60}]
+
+
+def task_sentiment(model: str, args: argparse.Namespace) -> list[dict]:
+    """Rotten Tomatoes: frozen encoder (head only) vs full fine-tuning, same data and split."""
+    rows = []
+    train = data.load_bundled("rotten-tomatoes", "train")
+    validation = data.load_bundled("rotten-tomatoes", "validation")
+    test = data.load_bundled("rotten-tomatoes", "test")
+    for mode, epochs, lr in [("frozen", 20, 1e-3), ("full", args.epochs or 1, args.lr or 3e-5)]:
+        config = TrainConfig(epochs=epochs, batch_size=32, learning_rate=lr, warmup_ratio=0.1,
+                             patience=3, max_steps_per_epoch=args.max_steps if mode == "full" else None, seed=42)
+        started = time.time()
+        card = train_classifier(model, train, RUNS / f"sentiment-{mode}-{model}", mode=mode, validation=validation,
+                                test=test, config=config, dataset_name="rotten_tomatoes_train.csv", overwrite=True)
+        accuracy = metric(card, "test", "accuracy", "tuned")
+        rows.append({"task": f"sentiment ({mode})", "model": model, "metric": "RT test accuracy",
+                     "base": metric(card, "test", "accuracy", "base"), "tuned": accuracy,
+                     "target": ">= 0.80" if (mode, model) == ("full", "minilm") else "reported",
+                     "met": accuracy >= 0.80 if (mode, model) == ("full", "minilm") else None,
+                     "minutes": (time.time() - started) / 60, "f1_macro": metric(card, "test", "f1_macro", "tuned")})
+    return rows
+
+
+def our_pair_throughput(model: str, steps: int, batch_size: int) -> dict:
+    """Pairs/s of our CoSENT training step (fit on the job-title pairs), compile steps excluded."""
+    import keras
+
+    from semsim.encoders import load_encoder
+    from semsim.training.callbacks import EpochSeededBatches
+    from semsim.training.objectives import CoSENTObjective
+    from semsim.training.trainer import make_optimizer
+
+    keras.utils.set_random_seed(0)
+    encoder = load_encoder(model, cache=False)
+    frame = data.load_bundled("job-title-pairs", "train")
+    texts_a, texts_b = frame["text_a"].tolist(), frame["text_b"].tolist()
+    scores = frame["score"].to_numpy("float32")
+    objective = CoSENTObjective()
+    training_model = objective.build_model(encoder.model)
+
+    def make_batch(rows):
+        return ({"a": encoder.preprocess([texts_a[i] for i in rows]),
+                 "b": encoder.preprocess([texts_b[i] for i in rows])}, scores[rows])
+
+    batches = EpochSeededBatches(len(frame), batch_size, make_batch, seed=0, max_batches=steps)
+    training_model.compile(optimizer=make_optimizer(TrainConfig(batch_size=batch_size), steps), loss=objective.loss)
+    times: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    training_model.fit(batches.as_fit_input(), epochs=1, callbacks=[Timer()], verbose=0)
+    steady = times[min(10, len(times) // 3):]  # the first steps trace and compile
+    return {"pairs_per_s": batch_size / float(np.median(steady)), "steps_timed": len(steady)}
+
+
+def task_throughput(model: str, args: argparse.Namespace) -> list[dict]:
+    steps, batch_size = args.throughput_steps, 32
+    ours = our_pair_throughput(model, steps, batch_size)
+    row = {"task": "pair training throughput", "model": model, "metric": "pairs/s (ours vs ST fit)",
+           "base": None, "tuned": ours["pairs_per_s"], "target": "ratio >= 1.0", "met": None, "minutes": None}
+    worker = ROOT / "bench" / "_st_fit_worker.py"
+    if BENCH_PYTHON.exists() and worker.exists() and model == "minilm":
+        from semsim.encoders.bert import minilm_folder
+
+        pairs = RUNS / "throughput_pairs.csv"
+        data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
+        result = subprocess.run([str(BENCH_PYTHON), str(worker), "--model", str(minilm_folder()), "--pairs",
+                                 str(pairs), "--steps", str(steps), "--batch-size", str(batch_size), "--json"],
+                                capture_output=True, text=True, timeout=3600)
+        if result.returncode == 0:
+            st = json.loads(result.stdout.strip().splitlines()[-1])
+            row.update({"base": st["pairs_per_s"], "ratio": ours["pairs_per_s"] / st["pairs_per_s"],
+                        "met": ours["pairs_per_s"] >= st["pairs_per_s"]})
+        else:
+            row["note"] = f"ST worker failed: {result.stderr.strip().splitlines()[-1:]}"
+    else:
+        row["note"] = "no .venv-bench / ST worker: run `make bench-env`"
+    return [row]
+
+
+TASKS = {"jobs": task_jobs, "sts": task_sts, "sentiment": task_sentiment, "throughput": task_throughput}
+
+
+def render(rows: list[dict]) -> str:
+    def fmt(value):
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "NO"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    columns = ["task", "model", "metric", "base", "tuned", "target", "met", "minutes"]
+    table = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)) for t in table]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", default="jobs,sts,sentiment,throughput")
+    parser.add_argument("--models", default="minilm", help="comma-separated encoder specs")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (quick runs)")
+    parser.add_argument("--throughput-steps", type=int, default=60)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_quality.json"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for task in args.tasks.split(","):
+        for model in args.models.split(","):
+            rows.extend(TASKS[task](model, args))
+            print(render(rows[-1:]), file=sys.stderr, flush=True)
+    from semsim.device import describe_device
+
+    report = {"device": describe_device(), "rows": rows, "cpu_count": os.cpu_count()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report, indent=2, default=str) if args.json else render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
