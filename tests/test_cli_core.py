@@ -131,3 +131,16 @@ def test_sts_b_test_spearman_of_the_bundled_encoders(capsys, model, expected):
     result = json.loads(out)
     assert code == 0 and result["n_pairs"] == 1379
     assert abs(result["spearman_x100"] - expected) <= 0.3
+
+
+def test_cli_prints_no_tensorflow_startup_noise(tiny_bert_dir):
+    """TensorFlow's C++ start-up logs (CUDA probe, absl) must never reach the user's terminal."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "semsim", "similarity", "--model", f"keras-hub:{tiny_bert_dir}",
+                             "nurse", "chef"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    noisy = [line for line in result.stderr.splitlines()
+             if any(word in line for word in ("cuda", "absl", "cpu_feature_guard", "oneDNN", "WARNING"))]
+    assert noisy == []
