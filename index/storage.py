@@ -1,0 +1,494 @@
+"""Index folders on disk (index.faiss, rows.parquet, meta.json), written atomically and checked on load."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from index.base import RemoveResult, VectorIndex, prepare_ids
+from index.errors import VectorIndexError
+from index.kinds import KINDS, create_index
+
+FORMAT_VERSION = 1
+INDEX_FILE = "index.faiss"
+ROWS_FILE = "rows.parquet"
+META_FILE = "meta.json"
+# Checksums are verified on load for files up to this size (CRC32 runs at about 1 GB/s; a 1M x 384
+# index is 1.5 GB, and its truncation is still caught by the size check).
+VERIFY_CHECKSUM_MAX_BYTES = 256 * 1024 * 1024
+RESERVED_COLUMNS = ("rank", "score")
+
+
+# -- atomic folder replacement ----------------------------------------------------------------
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse to fsync directories
+        _fsync_path(path)
+
+
+def _backups(final: Path) -> list[Path]:
+    return sorted(final.parent.glob(f".{final.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def recover_interrupted_save(final: Path) -> bool:
+    """Put back the previous version if a save died between its two renames; True if it did."""
+    final = Path(final)
+    if final.exists():
+        return False
+    for backup in _backups(final):
+        if (backup / META_FILE).is_file():
+            with contextlib.suppress(OSError):  # another process may have recovered it first
+                os.rename(backup, final)
+                return True
+    return False
+
+
+def is_replaceable(folder: str | os.PathLike) -> bool:
+    """True if saving to `folder` may replace what is there: nothing, an empty folder, or an index."""
+    folder = Path(folder)
+    return not folder.exists() or (folder.is_dir() and ((folder / META_FILE).is_file() or not any(folder.iterdir())))
+
+
+@contextlib.contextmanager
+def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling folder to write into; on success it replaces `final` in one step.
+
+    The old folder is renamed aside, the new one renamed into place, then the old one deleted: a crash
+    before the second rename leaves the old folder complete (under a hidden `.NAME.old-*` name that
+    loading puts back), and an exception inside the block leaves `final` untouched. Only an index
+    folder or an empty folder is ever replaced, so a mistyped path cannot wipe unrelated files.
+    """
+    final = Path(final)
+    if not is_replaceable(final):
+        raise VectorIndexError(f"{final} exists and is not an index folder; refusing to replace it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        for child in tmp.iterdir():
+            _fsync_path(child)
+        _fsync_dir(tmp)
+        backup = None
+        if final.exists():
+            backup = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(final, backup)
+        try:
+            os.rename(tmp, final)
+        except BaseException:
+            if backup is not None:
+                os.rename(backup, final)
+            raise
+        _fsync_dir(final.parent)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- files ------------------------------------------------------------------------------------
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _file_record(path: Path) -> dict[str, int]:
+    return {"bytes": path.stat().st_size, "crc32": _crc32(path)}
+
+
+def library_versions() -> dict[str, str]:
+    return {"faiss": faiss.__version__, "numpy": np.__version__, "pyarrow": pa.__version__,
+            "python": platform.python_version()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_faiss(index: VectorIndex, folder: Path) -> None:
+    faiss.write_index(index.to_faiss(), str(folder / INDEX_FILE))
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    meta = {**meta, "files": {name: _file_record(folder / name) for name in (INDEX_FILE, ROWS_FILE)
+                              if (folder / name).is_file()}}
+    with open(folder / META_FILE, "w", encoding="utf-8") as handle:
+        json.dump(meta, handle, indent=2, ensure_ascii=False, default=_json_default)
+        handle.write("\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _base_meta(index: VectorIndex, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    previous = previous or {}
+    return {"format_version": FORMAT_VERSION, "created": previous.get("created") or _now(),
+            "updated": _now(), "dim": index.dim, "count": len(index), "index": index.describe(),
+            "versions": library_versions()}
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """Read and check meta.json: present, valid JSON, a format this code understands."""
+    folder = Path(folder)
+    recover_interrupted_save(folder)
+    if not folder.exists():
+        raise VectorIndexError(f"no index at {folder}: the folder does not exist")
+    if not folder.is_dir():
+        raise VectorIndexError(f"{folder} is a file; an index is a folder holding {META_FILE}, "
+                               f"{INDEX_FILE} and {ROWS_FILE}")
+    path = folder / META_FILE
+    if not path.is_file():
+        raise VectorIndexError(f"{folder} is not an index folder: {META_FILE} is missing")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VectorIndexError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
+    if not isinstance(meta, dict):
+        raise VectorIndexError(f"{path} is not a JSON object; rebuild the index")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise VectorIndexError(f"{path} has no valid format_version; rebuild the index")
+    if version > FORMAT_VERSION:
+        raise VectorIndexError(f"the index at {folder} was built by a newer semsim (index format {version}, "
+                               f"this version reads up to {FORMAT_VERSION}): upgrade semsim to open it")
+    for key in ("dim", "count", "index"):
+        if key not in meta:
+            raise VectorIndexError(f"{path} lacks {key!r}; rebuild the index")
+    return meta
+
+
+def _check_file(folder: Path, name: str, meta: Mapping[str, Any], verify_checksum: bool | None) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise VectorIndexError(f"the index at {folder} is incomplete: {name} is missing; rebuild it")
+    record = (meta.get("files") or {}).get(name) or {}
+    size = path.stat().st_size
+    if "bytes" in record and size != record["bytes"]:
+        raise VectorIndexError(f"{path} is truncated or was changed: {size} bytes, {record['bytes']} "
+                               f"expected; rebuild the index")
+    check = verify_checksum if verify_checksum is not None else size <= VERIFY_CHECKSUM_MAX_BYTES
+    if check and "crc32" in record and _crc32(path) != record["crc32"]:
+        raise VectorIndexError(f"{path} is corrupt (checksum mismatch); rebuild the index")
+    return path
+
+
+def read_vector_index(folder: Path, meta: Mapping[str, Any], verify_checksum: bool | None = None) -> VectorIndex:
+    path = _check_file(folder, INDEX_FILE, meta, verify_checksum)
+    if path.stat().st_size == 0:
+        raise VectorIndexError(f"{path} is empty; rebuild the index")
+    try:
+        faiss_index = faiss.read_index(str(path))
+    except (RuntimeError, MemoryError) as exc:  # faiss reports short reads and bad headers this way
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VectorIndexError(f"{path} is corrupt or truncated and cannot be read ({reason}); "
+                               f"rebuild the index") from exc
+    info = meta["index"]
+    kind = info.get("kind") if isinstance(info, dict) else None
+    if kind not in KINDS:
+        raise VectorIndexError(f"{folder / META_FILE} names an unknown index kind {kind!r}")
+    if faiss_index.d != meta["dim"]:
+        raise VectorIndexError(f"{path} holds {faiss_index.d}-d vectors but {META_FILE} says {meta['dim']}")
+    index = KINDS[kind][0].from_faiss(faiss_index, info)
+    if len(index) != meta["count"]:
+        raise VectorIndexError(f"{path} holds {len(index)} vectors but {META_FILE} says {meta['count']}; "
+                               f"rebuild the index")
+    return index
+
+
+def save_vector_index(index: VectorIndex, folder: str | os.PathLike) -> None:
+    """Write a bare vector index (index.faiss + meta.json, no rows) atomically."""
+    with atomic_folder(folder) as tmp:
+        write_faiss(index, tmp)
+        write_meta(tmp, _base_meta(index))
+
+
+def load_vector_index(folder: str | os.PathLike, verify_checksum: bool | None = None) -> VectorIndex:
+    folder = Path(folder)
+    return read_vector_index(folder, read_meta(folder), verify_checksum)
+
+
+# -- encoders (duck-typed: this package never imports semsim) ----------------------------------
+def encoder_info(encoder: Any) -> dict[str, Any] | None:
+    """spec, name, fingerprint and dim from an encoder object or a mapping (None stays None)."""
+    if encoder is None:
+        return None
+    get = encoder.get if isinstance(encoder, Mapping) else lambda key: getattr(encoder, key, None)
+    info = {key: get(key) for key in ("spec", "name", "fingerprint", "dim")}
+    if info["dim"] is not None:
+        info["dim"] = int(info["dim"])
+    return info
+
+
+def _describe_encoder(info: Mapping[str, Any]) -> str:
+    fingerprint = info.get("fingerprint")
+    details = ", ".join(filter(None, [f"fingerprint {str(fingerprint)[:64]}" if fingerprint else "",
+                                      f"{info['dim']}-d" if info.get("dim") else ""]))
+    return f"{info.get('spec') or info.get('name') or 'an unnamed model'!r}" + (f" ({details})" if details else "")
+
+
+def encoder_mismatch(built_with: Mapping[str, Any] | None, asked_for: Any, dim: int) -> str | None:
+    """Why `asked_for` cannot be used with an index built with `built_with`, or None if it can."""
+    asked = encoder_info(asked_for)
+    if asked is None:
+        return None
+    if asked.get("dim") is not None and asked["dim"] != dim:
+        built = _describe_encoder(built_with) if built_with else f"a model giving {dim}-d vectors"
+        return f"it was built with {built} but {_describe_encoder(asked)} was asked for (the vector sizes differ)"
+    if not built_with:
+        return None
+    built_fp, asked_fp = built_with.get("fingerprint"), asked.get("fingerprint")
+    if built_fp and asked_fp:
+        same = built_fp == asked_fp
+    else:
+        same = built_with.get("spec") == asked.get("spec")
+    if same:
+        return None
+    return f"it was built with {_describe_encoder(built_with)} but {_describe_encoder(asked)} was asked for"
+
+
+# -- the store: vectors + rows + meta ---------------------------------------------------------
+def _as_table(rows: Any) -> pa.Table:
+    if isinstance(rows, pa.Table):
+        return rows
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    if isinstance(rows, Mapping):
+        return pa.table(dict(rows))
+    return pa.Table.from_pylist(list(rows))
+
+
+class IndexStore:
+    """A vector index paired with its rows (id, text, extra columns) and meta.json.
+
+    `search(query_vectors, k)` returns, per query, a list of dicts: rank (1-based), id, score, text and
+    any extra columns. Rows are kept as Arrow tables (compact strings; lookups take only the hit rows).
+    """
+
+    def __init__(self, index: VectorIndex, rows: pa.Table | None = None, encoder: Any = None,
+                 meta: Mapping[str, Any] | None = None, folder: str | os.PathLike | None = None):
+        self.index = index
+        self.encoder = encoder_info(encoder)
+        if self.encoder and self.encoder.get("dim") not in (None, index.dim):
+            raise VectorIndexError(f"the encoder gives {self.encoder['dim']}-d vectors, the index holds {index.dim}-d")
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.folder = Path(folder) if folder is not None else None
+        self._chunks: list[pa.Table] = []
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+        self._lock = threading.RLock()
+        if rows is not None and rows.num_rows:
+            self._chunks.append(rows)
+        self._next_id = int(self.meta.get("next_id", 0))
+        if len(self.row_ids()):
+            self._next_id = max(self._next_id, int(self.row_ids().max()) + 1)
+
+    @classmethod
+    def create(cls, dim: int, kind: str = "auto", encoder: Any = None, **params: Any) -> IndexStore:
+        return cls(create_index(kind, dim, **params), encoder=encoder)
+
+    # -- facts ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
+
+    @property
+    def kind(self) -> str:
+        return self.index.kind
+
+    def rows(self) -> pa.Table:
+        """All rows as one Arrow table (id, text, extra columns), in insertion order."""
+        with self._lock:
+            if len(self._chunks) > 1:
+                self._chunks = [pa.concat_tables(self._chunks, promote_options="permissive")]
+            if not self._chunks:
+                return pa.table({"id": pa.array([], pa.int64()), "text": pa.array([], pa.string())})
+            return self._chunks[0]
+
+    def row_ids(self) -> np.ndarray:
+        return self.rows().column("id").to_numpy().astype(np.int64)
+
+    def texts(self) -> list[str]:
+        return self.rows().column("text").to_pylist()
+
+    def info(self) -> dict[str, Any]:
+        """What `semsim index info` prints: size, kind and why, encoder, files, versions."""
+        return {"folder": str(self.folder) if self.folder else None, "count": len(self), "dim": self.dim,
+                "kind": self.kind, "index": self.index.describe(), "encoder": self.encoder,
+                "columns": self.rows().column_names, "next_id": self._next_id,
+                **{key: self.meta[key] for key in ("created", "updated", "format_version", "versions",
+                                                   "files", "extra") if key in self.meta}}
+
+    def check_encoder(self, expected: Any) -> None:
+        """Refuse an encoder other than the one that built the index."""
+        why = encoder_mismatch(self.encoder, expected, self.dim)
+        if why:
+            where = f"the index at {self.folder}" if self.folder else "this index"
+            raise VectorIndexError(f"{where} cannot be used with this model: {why}. Search it with the "
+                                   f"model that built it, or rebuild the index with the new one")
+
+    # -- changes ----------------------------------------------------------------------------
+    def add(self, vectors: Any, rows: Any, ids: Any = None) -> np.ndarray:
+        """Add vectors with their rows (a table/DataFrame/list of dicts with at least `text`).
+
+        Ids are taken from `ids`, else from an `id` column in rows, else assigned sequentially after
+        the highest id ever used (removed ids are not reused, so stale references never match).
+        """
+        table = _as_table(rows)
+        if "text" not in table.column_names:
+            raise VectorIndexError("rows need a 'text' column")
+        clash = [c for c in RESERVED_COLUMNS if c in table.column_names]
+        if clash:
+            raise VectorIndexError(f"rows cannot have columns named {clash}: search results use them")
+        with self._lock:
+            if self._chunks:  # refuse now what would fail later when the row chunks are combined
+                try:
+                    new = table.drop_columns([c for c in ("id",) if c in table.column_names])
+                    pa.unify_schemas([self._chunks[0].schema, new.schema], promote_options="permissive")
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                    raise VectorIndexError(f"the new rows' columns do not match the index's: {exc}") from exc
+            if ids is None and "id" in table.column_names:
+                ids = table.column("id").to_numpy()
+            if ids is None:
+                ids = np.arange(self._next_id, self._next_id + table.num_rows, dtype=np.int64)
+            ids = prepare_ids(ids, table.num_rows)
+            if "id" in table.column_names:
+                table = table.drop_columns(["id"])
+            table = table.add_column(0, "id", pa.array(ids, pa.int64()))
+            self.index.add(vectors, ids)
+            if table.num_rows:
+                self._chunks.append(table)
+                self._lookup = None
+                self._next_id = max(self._next_id, int(ids.max()) + 1)
+            return ids
+
+    def remove(self, ids: Any) -> RemoveResult:
+        with self._lock:
+            result = self.index.remove(ids)
+            if result.removed:
+                rows = self.rows()
+                keep = ~np.isin(self.row_ids(), prepare_ids(ids))
+                self._chunks = [rows.filter(pa.array(keep))]
+                self._lookup = None
+            return result
+
+    def ids_for_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Ids of rows whose text equals one of `texts` (after stripping), and the texts not found."""
+        wanted = {t.strip() for t in texts}
+        stored = self.texts()
+        found = {t for t in stored if t in wanted}
+        ids = self.row_ids()[np.fromiter((t in wanted for t in stored), dtype=bool, count=len(stored))]
+        return ids, sorted(wanted - found)
+
+    # -- search -----------------------------------------------------------------------------
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        if self._lookup is None:
+            row_ids = self.row_ids()
+            order = np.argsort(row_ids, kind="stable")
+            self._lookup = (row_ids[order], order)
+        sorted_ids, order = self._lookup
+        return order[np.searchsorted(sorted_ids, ids)]
+
+    def lookup(self, ids: Any) -> list[dict[str, Any]]:
+        """The rows for `ids`, in that order."""
+        ids = np.asarray(ids, dtype=np.int64)
+        with self._lock:
+            return self.rows().take(self._positions(ids)).to_pylist() if len(ids) else []
+
+    def search(self, query_vectors: Any, k: int = 10) -> list[list[dict[str, Any]]]:
+        with self._lock:  # vectors and rows must come from the same version of the index
+            scores, ids = self.index.search(query_vectors, k)
+            flat_rows = self.lookup(ids.reshape(-1))
+        results, at = [], 0
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            hits = []
+            for rank, (score, _) in enumerate(zip(row_scores, row_ids, strict=True), start=1):
+                row = flat_rows[at]
+                at += 1
+                hits.append({"rank": rank, "id": row.pop("id"), "score": float(score), "text": row.pop("text"),
+                             **row})
+            results.append(hits)
+        return results
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write the folder atomically (a crash leaves the previous version loadable)."""
+        folder = Path(folder) if folder is not None else self.folder
+        if folder is None:
+            raise VectorIndexError("no folder to save to")
+        with self._lock:
+            self.index.flush()
+            with atomic_folder(folder) as tmp:
+                write_faiss(self.index, tmp)
+                write_rows(self.rows(), tmp / ROWS_FILE)
+                if extra is not None:
+                    self.meta["extra"] = {**self.meta.get("extra", {}), **extra}
+                meta = {**_base_meta(self.index, self.meta), "encoder": self.encoder, "next_id": self._next_id,
+                        "columns": self.rows().column_names, "extra": self.meta.get("extra", {})}
+                write_meta(tmp, meta)
+            self.meta = read_meta(folder)
+            self.folder = folder
+        return folder
+
+
+def write_rows(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path)
+
+
+def open_index(folder: str | os.PathLike, expected_encoder: Any = None,
+               verify_checksum: bool | None = None) -> IndexStore:
+    """Load an index folder, checking every file; refuse it if `expected_encoder` did not build it."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if not (folder / ROWS_FILE).is_file() and "encoder" not in meta:
+        raise VectorIndexError(f"{folder} holds vectors only (no {ROWS_FILE}): open it with VectorIndex.load")
+    built_with = meta.get("encoder")
+    why = encoder_mismatch(built_with, expected_encoder, meta["dim"])
+    if why:  # checked before reading a possibly large faiss file
+        raise VectorIndexError(f"the index at {folder} cannot be used with this model: {why}. Search it "
+                               f"with the model that built it, or rebuild the index with the new one")
+    rows_path = _check_file(folder, ROWS_FILE, meta, verify_checksum)
+    index = read_vector_index(folder, meta, verify_checksum)
+    try:
+        rows = pq.read_table(rows_path)
+    except (pa.ArrowException, OSError) as exc:
+        raise VectorIndexError(f"{rows_path} is corrupt and cannot be read ({exc}); rebuild the index") from exc
+    if "id" not in rows.column_names or "text" not in rows.column_names:
+        raise VectorIndexError(f"{rows_path} lacks the id/text columns; rebuild the index")
+    row_ids = np.sort(rows.column("id").to_numpy().astype(np.int64))
+    if len(row_ids) != len(index) or not np.array_equal(row_ids, np.sort(index.ids())):
+        raise VectorIndexError(f"{rows_path} ({len(row_ids)} rows) does not match {INDEX_FILE} "
+                               f"({len(index)} vectors); rebuild the index")
+    return IndexStore(index, rows, encoder=built_with, meta=meta, folder=folder)

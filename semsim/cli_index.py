@@ -1,0 +1,286 @@
+"""CLI commands: index build/add/remove/info, search, evaluate retrieval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from semsim.cli_util import CliError, add_json_flag, emit, format_table, progress_bar
+
+DEFAULT_MODEL = "minilm"
+INDEX_KINDS = ("auto", "flat", "hnsw", "hnsw-sq8", "ivf", "ivf-sq8", "numpy")  # = index.KINDS, without importing faiss
+
+
+def load_model(spec: str) -> Any:
+    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow)."""
+    from semsim.encoders import load_encoder
+
+    return load_encoder(spec)
+
+
+# -- argument types -----------------------------------------------------------------------------
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _id_list(value: str) -> list[int]:
+    try:
+        ids = [int(part) for part in value.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {value!r}") from None
+    if not ids:
+        raise argparse.ArgumentTypeError("no ids given")
+    return ids
+
+
+def _param(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. ef_search=256), got {value!r}")
+    try:
+        parsed = json.loads(raw)  # numbers, true/false, null
+    except json.JSONDecodeError:
+        parsed = raw
+    return key.strip(), parsed
+
+
+def _column_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+# -- corpus resolution --------------------------------------------------------------------------
+def resolve_corpus(corpus: str, column: str | None) -> tuple[Path, str, list[str] | None]:
+    """(CSV path, text column, default extra columns) for a file or a bundled corpus name.
+
+    `job-titles` (data/job_titles.csv, column `title`) and the other bundled text datasets index
+    with one command; their other columns come along as extra columns unless told otherwise.
+    """
+    path = Path(corpus)
+    if path.is_file():
+        return path, column or "text", None
+    from semsim import data
+
+    dataset = data.BUNDLED.get(corpus)
+    if dataset is not None and dataset.kind == "texts":
+        bundled = data.bundled_path(corpus)
+        if not bundled.is_file():
+            raise CliError(f"the bundled corpus {corpus} is missing ({bundled}); run `make data`")
+        text_column = column or dataset.text_column or "text"
+        import pandas as pd
+
+        header = pd.read_csv(bundled, nrows=0).columns.tolist()
+        return bundled, text_column, [c for c in header if c != text_column]
+    bundled_names = [name for name, d in data.BUNDLED.items() if d.kind == "texts"]
+    raise CliError(f"corpus {corpus} is neither a CSV file nor a bundled corpus ({', '.join(bundled_names)})")
+
+
+def _index_params(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
+    return dict(pairs or [])
+
+
+def _meta_model(index_dir: str) -> str:
+    from semsim.indexing import index_info
+
+    spec = (index_info(index_dir).get("encoder") or {}).get("spec")
+    if not spec:
+        raise CliError(f"{index_dir} does not record the model that built it; pass --model")
+    return spec
+
+
+# -- index build / add / remove / info ---------------------------------------------------------
+def _render_build(result: dict[str, Any]) -> str:
+    lines = [f"indexed {result['count']:,} texts into {result.get('out_dir') or result.get('index')} "
+             f"in {result['seconds']:.1f} s ({result['kind']})",
+             f"  {result['chosen_reason']}",
+             f"  dropped {result['duplicates_dropped']:,} duplicate and {result['empty_dropped']:,} empty texts"]
+    if "added" in result and "out_dir" not in result:
+        lines[0] = (f"added {result['added']:,} texts to {result['index']} ({result['count']:,} in all) "
+                    f"in {result['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from semsim.indexing import build_index
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise CliError(f"{out} exists; pass --overwrite to replace it")
+    path, column, default_extras = resolve_corpus(args.corpus, args.column)
+    extras = args.extra_columns if args.extra_columns is not None else (default_extras or [])
+    encoder = load_model(args.model)
+    result = build_index(encoder, path, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,
+                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
+                         index_params=_index_params(args.param), overwrite=args.overwrite)
+    emit(result, args.json, _render_build)
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    from semsim.indexing import add_to_index
+
+    path, column, _ = resolve_corpus(args.corpus, args.column)
+    encoder = load_model(args.model or _meta_model(args.index))
+    result = add_to_index(encoder, args.index, path, column=column, extra_columns=args.extra_columns or [],
+                          batch_size=args.batch_size, progress=progress_bar(f"embedding with {encoder.name}"))
+    emit(result, args.json, _render_build)
+    return 0
+
+
+def _render_remove(result: dict[str, Any]) -> str:
+    lines = [f"removed {result['removed']:,} rows from {result['index']} ({result['count']:,} left)"]
+    if result["message"]:
+        lines.append(f"  note: {result['message']}")
+    if result["missing_ids"]:
+        lines.append(f"  ids not in the index: {', '.join(map(str, result['missing_ids'][:20]))}")
+    if result["missing_texts"]:
+        lines.append(f"  texts not in the index: {'; '.join(result['missing_texts'][:20])}")
+    return "\n".join(lines)
+
+
+def cmd_index_remove(args: argparse.Namespace) -> int:
+    from semsim.indexing import remove_from_index
+
+    result = remove_from_index(args.index, ids=args.ids, texts=args.texts)
+    emit(result, args.json, _render_remove)
+    return 0
+
+
+def _render_info(info: dict[str, Any]) -> str:
+    encoder = info.get("encoder") or {}
+    files = info.get("files") or {}
+    size = sum(f.get("bytes", 0) for f in files.values())
+    params = ", ".join(f"{k}={v}" for k, v in (info.get("params") or {}).items()) or "none"
+    return "\n".join([
+        f"index    {info['index']}",
+        f"vectors  {info['count']:,} x {info['dim']}",
+        f"kind     {info['kind']}" + (f" (using {info['chosen']})" if info.get("chosen") != info["kind"] else ""),
+        f"why      {info.get('chosen_reason')}",
+        f"params   {params}",
+        f"model    {encoder.get('spec')} (fingerprint {encoder.get('fingerprint')})",
+        f"columns  {', '.join(info.get('columns') or [])}",
+        f"created  {info.get('created')}  updated {info.get('updated')}",
+        f"size     {size / 1e6:.1f} MB on disk",
+        "versions " + ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items()),
+    ] + (["removal  rebuilds the graph (HNSW cannot delete in place)"] if info.get("rebuild_on_remove") else []))
+
+
+def cmd_index_info(args: argparse.Namespace) -> int:
+    from semsim.indexing import index_info
+
+    emit(index_info(args.index), args.json, _render_info)
+    return 0
+
+
+# -- search -------------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> int:
+    from semsim.indexing import load_index, search_index
+
+    if not args.query.strip():
+        raise CliError("--query must not be empty")
+    store = load_index(args.index)
+    encoder = load_model(args.model or _meta_model(args.index))
+    hits = search_index(encoder, store, args.query, k=args.k)
+    columns = ["rank", "score", "text", *(args.columns or [])]
+    unknown = [c for c in args.columns or [] if hits and c not in hits[0]]
+    if unknown:
+        raise CliError(f"no column {unknown[0]!r} in the index; it has: {', '.join(store.rows().column_names)}")
+    emit({"query": args.query, "model": encoder.spec, "index": args.index, "hits": hits}, args.json,
+         lambda r: format_table(r["hits"], columns))
+    return 0
+
+
+# -- evaluate retrieval -------------------------------------------------------------------------
+def _render_retrieval(result: dict[str, Any]) -> str:
+    keys = [k for k in result if k.startswith(("recall@", "mrr@", "ndcg@"))]
+    lines = [f"{result['name']}: {result['n_queries']} queries against {result['n_corpus']} texts, "
+             f"model {result['model']}"]
+    lines += [f"  {key:<10} {result[key]:.4f}" + ("  (primary)" if key == result["primary_metric"] else "")
+              for key in keys]
+    return "\n".join(lines)
+
+
+def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.retrieval import RetrievalEvaluator
+
+    if bool(args.queries) != bool(args.corpus):
+        raise CliError("give both --queries and --corpus, or neither (for the bundled ESCO set)")
+    queries = args.queries or data.bundled_path("esco-retrieval", "queries")
+    corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
+    name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
+    evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
+    encoder = load_model(args.model)
+    result = evaluator(encoder, progress=progress_bar(f"embedding with {encoder.name}"))
+    emit(result, args.json, _render_retrieval)
+    return 0
+
+
+def register(commands: Any, evaluate: Any) -> None:
+    index = commands.add_parser("index", help="build, update and inspect vector indexes")
+    index_commands = index.add_subparsers(dest="index_command", required=True, parser_class=type(index))
+
+    p = index_commands.add_parser("build", help="embed a corpus CSV into a new index folder")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="encoder spec (default: %(default)s)")
+    p.add_argument("--corpus", required=True,
+                   help="a CSV file, or a bundled corpus: job-titles (data/job_titles.csv, column title)")
+    p.add_argument("--column", help="text column (default: text, or the bundled corpus's text column)")
+    p.add_argument("--extra-columns", type=_column_list,
+                   help="comma-separated columns stored with each text (default: all, for a bundled corpus)")
+    p.add_argument("--out", required=True, help="index folder to create")
+    p.add_argument("--kind", choices=INDEX_KINDS, default="auto",
+                   help="auto: exact flat search up to 50,000 texts, HNSW above (default: %(default)s)")
+    p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
+                   help="index parameter, repeatable: M, ef_construction, ef_search (hnsw); nlist, nprobe "
+                        "(ivf); threshold, approximate (auto)")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_index_build)
+
+    p = index_commands.add_parser("add", help="embed more texts into an existing index")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--corpus", required=True, help="CSV file (or a bundled corpus name)")
+    p.add_argument("--column", help="text column (default: text)")
+    p.add_argument("--extra-columns", type=_column_list, help="comma-separated columns stored with each text")
+    p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_index_add)
+
+    p = index_commands.add_parser("remove", help="remove rows by id or by text")
+    p.add_argument("--index", required=True, help="index folder")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ids", type=_id_list, help="comma-separated ids, e.g. 1,2,3")
+    which.add_argument("--texts", nargs="+", help="exact texts to remove")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_index_remove)
+
+    p = index_commands.add_parser("info", help="what an index holds and how it was built")
+    p.add_argument("--index", required=True, help="index folder")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_index_info)
+
+    p = commands.add_parser("search", help="nearest texts in an index for a query")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--query", required=True, help="the text to search for")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of results (default: %(default)s)")
+    p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
+    p.add_argument("--columns", type=_column_list, help="extra columns to show, comma-separated")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_search)
+
+    p = evaluate.add_parser("retrieval", help="recall@k, MRR@10, nDCG@10 on a query set (ESCO by default)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="encoder spec (default: %(default)s)")
+    p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
+    p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_retrieval)

@@ -1,0 +1,291 @@
+"""Build, update and search persistent vector indexes over text corpora with a semsim encoder."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from index import IndexStore, VectorIndexError, open_index, read_meta
+from index.storage import META_FILE, is_replaceable
+
+ProgressFn = Callable[[int, int], None]
+
+DEFAULT_BATCH_SIZE = 64
+# Rows read from a CSV per step: large enough for efficient encoder batches, small enough that a
+# corpus of millions never sits in memory as a DataFrame (only its vectors and unique texts do).
+READ_CHUNK_ROWS = 4096
+_CACHE_SIZE = 4
+
+Corpus = str | os.PathLike | pd.DataFrame | Sequence[str]
+
+
+# -- reading a corpus in chunks ---------------------------------------------------------------
+def _csv_row_estimate(path: Path) -> int:
+    """Data rows in a CSV, counted as newlines (quoted multi-line cells make it an estimate)."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
+def _check_columns(available: Sequence[str], wanted: Sequence[str], source: str) -> None:
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise VectorIndexError(f"{source} has no column {missing[0]!r}; its columns are: "
+                               f"{', '.join(map(str, available)) or '(none)'}")
+
+
+def iter_corpus(corpus: Corpus, column: str = "text", extra_columns: Sequence[str] = (),
+                chunk_rows: int = READ_CHUNK_ROWS) -> tuple[int, Iterator[pd.DataFrame]]:
+    """(row count or estimate, chunks of the corpus with `column` and `extra_columns`).
+
+    A CSV path is read `chunk_rows` at a time with every cell as a string and nothing turned into
+    NaN (a job title "NA" stays a title); a DataFrame is sliced; a list of strings becomes `column`.
+    """
+    wanted = [column, *[c for c in extra_columns if c != column]]
+    if isinstance(corpus, str | os.PathLike):
+        path = Path(corpus)
+        if not path.is_file():
+            raise VectorIndexError(f"corpus file {path} does not exist")
+        try:
+            header = pd.read_csv(path, nrows=0).columns.tolist()
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise VectorIndexError(f"{path} is not a readable CSV file: {exc}") from exc
+        _check_columns(header, wanted, str(path))
+        chunks = pd.read_csv(path, usecols=wanted, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+        return _csv_row_estimate(path), iter(chunks)
+    if isinstance(corpus, pd.DataFrame):
+        _check_columns(list(corpus.columns), wanted, "the corpus DataFrame")
+        frame = corpus[wanted]
+        return len(frame), (frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows))
+    if isinstance(corpus, Sequence) and not isinstance(corpus, bytes):
+        if extra_columns:
+            raise VectorIndexError("extra columns need a DataFrame or a CSV corpus, not a list of texts")
+        frame = pd.DataFrame({column: list(corpus)})
+        return len(frame), (frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows))
+    raise VectorIndexError(f"a corpus is a CSV path, a DataFrame or a list of texts, not {type(corpus).__name__}")
+
+
+def clean_chunk(chunk: pd.DataFrame, column: str, seen: set[str]) -> tuple[pd.DataFrame, int, int]:
+    """Strip texts, drop empty ones and ones already `seen` (updated in place).
+
+    Returns the kept rows (text in a `text` column, extra columns kept), the empty count and the
+    duplicate count.
+    """
+    texts = [t.strip() if isinstance(t, str) else "" for t in chunk[column].tolist()]
+    keep, empty, duplicates = [], 0, 0
+    for text in texts:
+        if not text:
+            empty += 1
+            keep.append(False)
+        elif text in seen:
+            duplicates += 1
+            keep.append(False)
+        else:
+            seen.add(text)
+            keep.append(True)
+    rows = chunk.drop(columns=[column]).assign(text=texts)[keep]
+    extras = [c for c in rows.columns if c != "text"]
+    return rows[["text", *extras]].reset_index(drop=True), empty, duplicates
+
+
+def _encoder_summary(encoder: Any) -> dict[str, Any]:
+    return {"spec": getattr(encoder, "spec", None), "name": getattr(encoder, "name", None),
+            "dim": int(encoder.dim), "fingerprint": getattr(encoder, "fingerprint", None)}
+
+
+def _add_stream(store: IndexStore, encoder: Any, corpus: Corpus, column: str, extra_columns: Sequence[str],
+                batch_size: int, progress: ProgressFn | None, chunk_rows: int) -> dict[str, int]:
+    """Encode and add a corpus chunk by chunk, skipping empty texts and texts already in `store`."""
+    total, chunks = iter_corpus(corpus, column, extra_columns, chunk_rows)
+    seen = set(store.texts())
+    counts = {"rows_read": 0, "added": 0, "empty_dropped": 0, "duplicates_dropped": 0}
+    for chunk in chunks:
+        rows, empty, duplicates = clean_chunk(chunk, column, seen)
+        counts["empty_dropped"] += empty
+        counts["duplicates_dropped"] += duplicates
+        before = counts["rows_read"] + empty + duplicates
+        total = max(total, counts["rows_read"] + len(chunk))  # the CSV estimate can fall short
+        if len(rows):
+            on_batch = None
+            if progress is not None:
+                def on_batch(done: int, _: int, before: int = before, total: int = total) -> None:
+                    progress(min(before + done, total), total)
+            vectors = encoder.encode(rows["text"].tolist(), batch_size=batch_size, progress=on_batch)
+            store.add(vectors, rows)
+            counts["added"] += len(rows)
+        counts["rows_read"] += len(chunk)
+        if progress is not None:
+            progress(min(counts["rows_read"], total), total)
+    if progress is not None:
+        progress(counts["rows_read"], counts["rows_read"])
+    return counts
+
+
+def _source_name(corpus: Corpus) -> str:
+    if isinstance(corpus, str | os.PathLike):
+        return str(corpus)
+    return "a DataFrame" if isinstance(corpus, pd.DataFrame) else "a list of texts"
+
+
+# -- the public operations ---------------------------------------------------------------------
+def build_index(encoder: Any, corpus: Corpus, column: str, out_dir: str | os.PathLike, kind: str = "auto",
+                batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressFn | None = None,
+                extra_columns: Sequence[str] | None = None, index_params: dict[str, Any] | None = None,
+                overwrite: bool = False, chunk_rows: int = READ_CHUNK_ROWS) -> dict[str, Any]:
+    """Embed a corpus (CSV path, DataFrame or list of texts) into a new index folder.
+
+    Texts are stripped; empty ones and repeats are skipped and counted. The CSV is read in chunks, each
+    encoded and added before the next is read. The folder is written atomically: an existing index at
+    `out_dir` (replaced only with overwrite=True) stays intact if anything fails.
+    Returns a summary: count, duplicates_dropped, empty_dropped, kind, chosen_reason, seconds, ...
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise VectorIndexError(f"{out_dir} already exists; choose another folder or overwrite it")
+    if not is_replaceable(out_dir):  # found out now, not after encoding the whole corpus
+        raise VectorIndexError(f"{out_dir} exists and is not an index folder; refusing to replace it")
+    reserved = {"id", "text", "rank", "score"} & set(extra_columns or [])
+    if reserved:
+        raise VectorIndexError(f"extra columns cannot be named {sorted(reserved)}: the index uses those names")
+    store = IndexStore.create(int(encoder.dim), kind, encoder=_encoder_summary(encoder), **(index_params or {}))
+    counts = _add_stream(store, encoder, corpus, column, list(extra_columns or []), batch_size, progress,
+                         chunk_rows)
+    if not counts["added"]:
+        raise VectorIndexError(f"no texts to index in column {column!r} of {_source_name(corpus)} "
+                               f"({counts['empty_dropped']} empty, {counts['duplicates_dropped']} duplicates)")
+    store.save(out_dir, extra={"source": _source_name(corpus), "column": column,
+                               "extra_columns": list(extra_columns or [])})
+    _forget(out_dir)
+    description = store.index.describe()
+    return {"out_dir": str(out_dir), "count": len(store), **counts, "kind": store.kind,
+            "chosen": description.get("chosen", store.kind), "chosen_reason": description["chosen_reason"],
+            "params": description["params"], "model": getattr(encoder, "spec", None), "dim": store.dim,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def add_to_index(encoder: Any, index_dir: str | os.PathLike, corpus: Corpus, column: str = "text",
+                 extra_columns: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 progress: ProgressFn | None = None, chunk_rows: int = READ_CHUNK_ROWS) -> dict[str, Any]:
+    """Add texts to an existing index (refusing an encoder other than the one that built it).
+
+    Texts already in the index, empty texts and repeats are skipped and counted.
+    """
+    started = time.perf_counter()
+    store = open_index(index_dir, expected_encoder=encoder)
+    counts = _add_stream(store, encoder, corpus, column, list(extra_columns or []), batch_size, progress,
+                         chunk_rows)
+    if counts["added"]:
+        store.save(index_dir)
+        _forget(index_dir)
+    description = store.index.describe()
+    return {"index": str(index_dir), "count": len(store), **counts, "kind": store.kind,
+            "chosen_reason": description["chosen_reason"], "seconds": round(time.perf_counter() - started, 3)}
+
+
+def remove_from_index(index_dir: str | os.PathLike, ids: Sequence[int] | None = None,
+                      texts: Sequence[str] | None = None) -> dict[str, Any]:
+    """Remove rows by id and/or by exact text (after stripping). No encoder needed.
+
+    HNSW cannot delete in place: the summary's `rebuilt` / `message` say when the graph was rebuilt.
+    """
+    if not ids and not texts:
+        raise VectorIndexError("nothing to remove: give ids or texts")
+    store = open_index(index_dir)
+    wanted = [int(i) for i in ids or []]
+    missing_texts: list[str] = []
+    if texts:
+        text_ids, missing_texts = store.ids_for_texts(texts)
+        wanted.extend(int(i) for i in text_ids)
+    result = store.remove(sorted(set(wanted)))
+    if result.removed:
+        store.save(index_dir)
+        _forget(index_dir)
+    return {"index": str(index_dir), **result.as_dict(), "missing_ids": result.missing,
+            "missing_texts": missing_texts, "count": len(store)}
+
+
+# -- loading and searching --------------------------------------------------------------------
+_cache: OrderedDict[tuple[str, int, int], IndexStore] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(index_dir: Path) -> tuple[str, int, int]:
+    try:
+        stat = (index_dir / META_FILE).stat()
+    except OSError:
+        return (str(index_dir.resolve()), -1, -1)
+    return (str(index_dir.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _forget(index_dir: str | os.PathLike) -> None:
+    resolved = str(Path(index_dir).resolve())
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == resolved]:
+            del _cache[key]
+
+
+def load_index(index_dir: str | os.PathLike, expected_encoder: Any = None) -> IndexStore:
+    """Open an index folder, reusing the loaded copy while its meta.json is unchanged.
+
+    A rebuilt or updated index has a new meta.json, so it is read again. The returned store is shared:
+    use it for searching; changes go through add_to_index / remove_from_index. Raises VectorIndexError
+    if `expected_encoder` (an encoder or a dict with spec/fingerprint/dim) did not build the index.
+    """
+    index_dir = Path(index_dir)
+    key = _cache_key(index_dir)
+    with _cache_lock:
+        store = _cache.get(key)
+        if store is not None:
+            _cache.move_to_end(key)
+    if store is None:
+        store = open_index(index_dir)
+        with _cache_lock:
+            _cache[_cache_key(index_dir)] = store
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    if expected_encoder is not None:
+        store.check_encoder(expected_encoder)
+    return store
+
+
+def search_index(encoder: Any, index: str | os.PathLike | IndexStore, queries: str | Sequence[str],
+                 k: int = 10, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+    """Search with one query (-> a list of hits) or several (-> one list of hits per query).
+
+    Each hit is a dict: rank (1-based), id, score (cosine), text, and the index's extra columns.
+    """
+    store = index if isinstance(index, IndexStore) else load_index(index, expected_encoder=encoder)
+    if isinstance(index, IndexStore):
+        store.check_encoder(encoder)
+    single = isinstance(queries, str)
+    texts = [queries] if single else list(queries)
+    if not texts:
+        return []
+    if any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise VectorIndexError("queries must be non-empty strings")
+    results = store.search(encoder.encode(texts, batch_size=batch_size), k)
+    return results[0] if single else results
+
+
+def index_info(index_dir: str | os.PathLike) -> dict[str, Any]:
+    """What an index folder holds, from meta.json alone (fast even for a large index)."""
+    index_dir = Path(index_dir)
+    meta = read_meta(index_dir)
+    info = meta.get("index", {})
+    return {"index": str(index_dir), "count": meta["count"], "dim": meta["dim"], "kind": info.get("kind"),
+            "chosen": info.get("chosen", info.get("kind")), "chosen_reason": info.get("chosen_reason"),
+            "params": info.get("params"), "rebuild_on_remove": info.get("rebuild_on_remove"),
+            "encoder": meta.get("encoder"), "columns": meta.get("columns"), "created": meta.get("created"),
+            "updated": meta.get("updated"), "format_version": meta.get("format_version"),
+            "versions": meta.get("versions"), "files": meta.get("files"), "source": meta.get("extra", {})}

@@ -1,0 +1,146 @@
+"""Retrieval evaluation: recall@k, MRR@10 and nDCG@10 of an encoder on queries against a corpus."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from index import FlatIndex
+
+ProgressFn = Callable[[int, int], None]
+
+
+def parse_relevant(cell: Any) -> list[str]:
+    """Relevant ids from a cell: a `|`-joined string or a list."""
+    if isinstance(cell, str):
+        return [part.strip() for part in cell.split("|") if part.strip()]
+    if isinstance(cell, list | tuple | np.ndarray):
+        return [str(part).strip() for part in cell if str(part).strip()]
+    return []
+
+
+def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
+                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, float]:
+    """Mean recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff over queries, binary relevance.
+
+    recall@k = |relevant in top k| / |relevant|; accuracy@k = 1 if any relevant is in the top k;
+    MRR = 1 / rank of the first relevant hit within the cutoff (0 if none);
+    nDCG = sum over hits of 1/log2(rank+1), divided by the same sum for a perfect ranking.
+    """
+    if len(ranked) != len(relevant):
+        raise ValueError(f"{len(ranked)} rankings for {len(relevant)} relevance sets")
+    if not len(ranked):
+        raise ValueError("no queries to evaluate")
+    totals: dict[str, float] = {f"recall@{k}": 0.0 for k in ks}
+    totals.update({f"accuracy@{k}": 0.0 for k in ks})
+    totals[f"mrr@{cutoff}"] = totals[f"ndcg@{cutoff}"] = 0.0
+    for found, wanted in zip(ranked, relevant, strict=True):
+        if not wanted:
+            raise ValueError("every query needs at least one relevant id")
+        found = list(found)
+        for k in ks:
+            hits = sum(1 for item in found[:k] if item in wanted)
+            totals[f"recall@{k}"] += hits / len(wanted)
+            totals[f"accuracy@{k}"] += float(hits > 0)
+        ranks = [rank for rank, item in enumerate(found[:cutoff], start=1) if item in wanted]
+        totals[f"mrr@{cutoff}"] += 1.0 / ranks[0] if ranks else 0.0
+        dcg = sum(1.0 / math.log2(rank + 1) for rank in ranks)
+        ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), cutoff) + 1))
+        totals[f"ndcg@{cutoff}"] += dcg / ideal
+    return {key: value / len(ranked) for key, value in totals.items()}
+
+
+def load_retrieval_files(queries_path: str | os.PathLike,
+                         corpus_path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(queries, corpus) from the two CSVs, checked by semsim.data (clear errors with row numbers)."""
+    from semsim.data import load_retrieval
+
+    return load_retrieval(queries_path, corpus_path)
+
+
+class RetrievalEvaluator:
+    """Embed a corpus and queries with an encoder, rank the corpus exactly, score the rankings.
+
+    queries_df: `query_id, query, relevant_ids` (`|`-joined corpus ids, or lists in a `relevant`
+    column); corpus_df: `id, text`. Calling it with an encoder returns a dict with recall@k and
+    accuracy@k for each k, mrr@10, ndcg@10, primary_metric ("ndcg@10"), n_queries, n_corpus and
+    seconds; sentence-transformers evaluators work the same way.
+    """
+
+    def __init__(self, queries_df: pd.DataFrame, corpus_df: pd.DataFrame, ks: Sequence[int] = (1, 5, 10),
+                 name: str = "", batch_size: int = 64, cutoff: int = 10):
+        for frame, columns, what in ((queries_df, ("query",), "queries"), (corpus_df, ("id", "text"), "corpus")):
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ValueError(f"the {what} table lacks column(s) {missing}; it has {list(frame.columns)}")
+        if "relevant" not in queries_df.columns and "relevant_ids" not in queries_df.columns:
+            raise ValueError("the queries table needs a relevant_ids column (`|`-joined corpus ids)")
+        if not ks or any(int(k) < 1 for k in ks):
+            raise ValueError(f"ks must be positive integers, got {ks!r}")
+        self.ks = tuple(sorted({int(k) for k in ks}))
+        self.cutoff = int(cutoff)
+        self.name = name
+        self.batch_size = batch_size
+        self.corpus_ids = [str(i).strip() for i in corpus_df["id"].tolist()]
+        self.corpus_texts = [str(t) for t in corpus_df["text"].tolist()]
+        position = {cid: i for i, cid in enumerate(self.corpus_ids)}
+        if len(position) != len(self.corpus_ids):
+            raise ValueError("corpus ids must be unique")
+        cells = queries_df["relevant"] if "relevant" in queries_df.columns else queries_df["relevant_ids"]
+        self.queries: list[str] = []
+        self.query_ids: list[str] = []
+        self.relevant: list[set[int]] = []
+        unknown: list[str] = []
+        ids = queries_df["query_id"].tolist() if "query_id" in queries_df.columns else range(len(queries_df))
+        for query_id, query, cell in zip(ids, queries_df["query"].tolist(), cells.tolist(), strict=True):
+            wanted = parse_relevant(cell)
+            unknown.extend(w for w in wanted if w not in position)
+            known = {position[w] for w in wanted if w in position}
+            if not known:
+                raise ValueError(f"query {query_id!r} has no relevant id in the corpus")
+            self.queries.append(str(query))
+            self.query_ids.append(str(query_id))
+            self.relevant.append(known)
+        if unknown:
+            raise ValueError(f"{len(unknown)} relevant id(s) are not in the corpus, e.g. {unknown[:3]}")
+        if not self.queries:
+            raise ValueError("no queries to evaluate")
+
+    @classmethod
+    def from_files(cls, queries_path: str | os.PathLike, corpus_path: str | os.PathLike,
+                   **kwargs: Any) -> RetrievalEvaluator:
+        queries, corpus = load_retrieval_files(queries_path, corpus_path)
+        return cls(queries, corpus, **kwargs)
+
+    def rank(self, encoder: Any, progress: ProgressFn | None = None) -> np.ndarray:
+        """Corpus positions ranked best first for each query (top max(ks, cutoff))."""
+        corpus_vectors = encoder.encode(self.corpus_texts, batch_size=self.batch_size, progress=progress)
+        query_vectors = encoder.encode(self.queries, batch_size=self.batch_size)
+        index = FlatIndex(corpus_vectors.shape[1])
+        index.add(corpus_vectors, np.arange(len(corpus_vectors)))
+        _, ranked = index.search(query_vectors, max(*self.ks, self.cutoff))
+        return ranked
+
+    def __call__(self, encoder: Any, progress: ProgressFn | None = None,
+                 per_query: bool = False) -> dict[str, Any]:
+        started = time.perf_counter()
+        ranked = self.rank(encoder, progress)
+        metrics = retrieval_metrics(ranked, self.relevant, self.ks, self.cutoff)
+        result: dict[str, Any] = {**metrics, "primary_metric": f"ndcg@{self.cutoff}",
+                                  "n_queries": len(self.queries), "n_corpus": len(self.corpus_texts),
+                                  "model": getattr(encoder, "spec", None), "name": self.name,
+                                  "seconds": round(time.perf_counter() - started, 3)}
+        if per_query:  # which queries fail, for comparing a base and a tuned model
+            result["per_query"] = [
+                {"query_id": qid, "query": query,
+                 "first_relevant_rank": next((r for r, p in enumerate(row, start=1) if p in wanted), None),
+                 "top": self.corpus_texts[row[0]] if len(row) else None}
+                for qid, query, row, wanted in zip(self.query_ids, self.queries, ranked.tolist(),
+                                                   self.relevant, strict=True)]
+        return result

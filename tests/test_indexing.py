@@ -1,0 +1,167 @@
+"""semsim glue: building indexes from corpora in chunks, incremental updates, searching, the cache."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import faiss
+import pandas as pd
+import pytest
+
+import semsim.indexing
+import semsim.retrieval
+from index import VectorIndexError, open_index
+from semsim.indexing import add_to_index, build_index, index_info, load_index, remove_from_index, search_index
+from tests.test_index_fakes import TrigramEncoder
+
+TITLES = ["Data scientist", "Data analyst", "Software engineer", "Nurse", "Head chef", "Bus driver",
+          "Primary school teacher", "Plumber", "Electrician", "Accountant"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_faiss_thread():
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
+@pytest.fixture
+def encoder():
+    return TrigramEncoder()
+
+
+@pytest.fixture
+def corpus_csv(tmp_path):
+    frame = pd.DataFrame({"title": TITLES + ["  Data scientist ", "", "   ", "Nurse", "NA"],
+                          "group": [f"g{i}" for i in range(15)]})
+    path = tmp_path / "titles.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_build_streams_dedups_and_skips_empty_texts(encoder, corpus_csv, tmp_path):
+    calls = []
+    summary = build_index(encoder, corpus_csv, column="title", out_dir=tmp_path / "idx", kind="flat",
+                          extra_columns=["group"], chunk_rows=4, progress=lambda d, t: calls.append((d, t)))
+    assert summary["count"] == 11  # 10 titles + "NA", which stays a title, not a missing value
+    assert summary["duplicates_dropped"] == 2 and summary["empty_dropped"] == 2
+    assert summary["kind"] == "flat" and summary["chosen_reason"] and summary["seconds"] >= 0
+    assert max(encoder.calls) <= 4, "the corpus is encoded chunk by chunk, never all at once"
+    assert calls[-1][0] == calls[-1][1] == 15 and all(d <= t for d, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    store = open_index(tmp_path / "idx", expected_encoder=encoder)
+    assert store.texts()[:2] == ["Data scientist", "Data analyst"]
+    assert store.rows().column_names == ["id", "text", "group"]
+    assert store.meta["extra"]["column"] == "title"
+
+
+def test_build_from_a_dataframe_or_a_list(encoder, tmp_path):
+    frame = pd.DataFrame({"text": TITLES, "code": range(len(TITLES))})
+    summary = build_index(encoder, frame, "text", out_dir=tmp_path / "a", extra_columns=["code"])
+    assert summary["count"] == len(TITLES) and summary["chosen"] == "flat"
+    assert "threshold" in summary["chosen_reason"]
+    assert search_index(encoder, tmp_path / "a", "Nurse", k=1)[0]["code"] == 3
+    assert build_index(encoder, TITLES, "text", out_dir=tmp_path / "b", kind="hnsw")["kind"] == "hnsw"
+
+
+def test_build_refuses_an_existing_folder_unless_told(encoder, tmp_path):
+    build_index(encoder, TITLES[:3], "text", out_dir=tmp_path / "idx")
+    with pytest.raises(VectorIndexError, match="already exists"):
+        build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx")
+    build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx", overwrite=True)
+    assert index_info(tmp_path / "idx")["count"] == len(TITLES)
+
+
+def test_build_errors_name_the_problem(encoder, corpus_csv, tmp_path):
+    with pytest.raises(VectorIndexError, match="no column 'text'.*title, group"):
+        build_index(encoder, corpus_csv, column="text", out_dir=tmp_path / "x")
+    with pytest.raises(VectorIndexError, match="does not exist"):
+        build_index(encoder, tmp_path / "nope.csv", "text", out_dir=tmp_path / "x")
+    with pytest.raises(VectorIndexError, match="no texts to index"):
+        build_index(encoder, ["", "  "], "text", out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_search_one_query_or_several(encoder, corpus_csv, tmp_path):
+    build_index(encoder, corpus_csv, column="title", out_dir=tmp_path / "idx", extra_columns=["group"])
+    hits = search_index(encoder, tmp_path / "idx", "data scientist", k=3)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["text"] == "Data scientist" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert hits[0]["group"] == "g0" and hits[1]["text"] == "Data analyst"
+    many = search_index(encoder, tmp_path / "idx", ["nurse", "plumber"], k=100)
+    assert len(many) == 2 and len(many[0]) == 11  # k above the index size: only what exists
+    assert many[1][0]["text"] == "Plumber"
+    with pytest.raises(VectorIndexError, match="non-empty"):
+        search_index(encoder, tmp_path / "idx", ["ok", "  "])
+
+
+def test_a_different_encoder_is_refused_everywhere(encoder, tmp_path):
+    build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx")
+    other = TrigramEncoder(spec="other-model", salt="x")
+    with pytest.raises(VectorIndexError, match="built with 'fake-trigram'.*'other-model'"):
+        search_index(other, tmp_path / "idx", "nurse")
+    with pytest.raises(VectorIndexError, match="other-model"):
+        add_to_index(other, tmp_path / "idx", ["Vet"])
+    with pytest.raises(VectorIndexError, match="16-d|32-d"):
+        search_index(TrigramEncoder(dim=16), load_index(tmp_path / "idx"), "nurse")
+
+
+def test_add_skips_texts_already_indexed(encoder, tmp_path):
+    build_index(encoder, TITLES[:5], "text", out_dir=tmp_path / "idx")
+    summary = add_to_index(encoder, tmp_path / "idx", ["Nurse", " Vet ", "Vet", "", "Pilot"])
+    assert summary["added"] == 2 and summary["duplicates_dropped"] == 2 and summary["empty_dropped"] == 1
+    assert summary["count"] == 7
+    assert search_index(encoder, tmp_path / "idx", "vet", k=1)[0]["text"] == "Vet"
+    nothing = add_to_index(encoder, tmp_path / "idx", ["Vet"])
+    assert nothing["added"] == 0 and nothing["count"] == 7
+
+
+def test_remove_by_id_and_by_text(encoder, tmp_path):
+    build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx", kind="hnsw")
+    by_id = remove_from_index(tmp_path / "idx", ids=[0, 1, 999])
+    assert by_id["removed"] == 2 and by_id["missing_ids"] == [999] and by_id["count"] == 8
+    assert by_id["rebuilt"] and "cannot delete in place" in by_id["message"]
+    by_text = remove_from_index(tmp_path / "idx", texts=[" Nurse", "Astronaut"])
+    assert by_text["removed"] == 1 and by_text["missing_texts"] == ["Astronaut"]
+    texts = [h["text"] for h in search_index(encoder, tmp_path / "idx", "data scientist nurse", k=20)]
+    assert "Data scientist" not in texts and "Nurse" not in texts and len(texts) == 7
+    with pytest.raises(VectorIndexError, match="nothing to remove"):
+        remove_from_index(tmp_path / "idx")
+
+
+def test_load_index_is_cached_until_the_index_changes(encoder, tmp_path):
+    build_index(encoder, TITLES[:4], "text", out_dir=tmp_path / "idx")
+    first = load_index(tmp_path / "idx")
+    assert load_index(tmp_path / "idx") is first
+    add_to_index(encoder, tmp_path / "idx", ["Vet"])
+    second = load_index(tmp_path / "idx", expected_encoder=encoder)
+    assert second is not first and len(second) == 5
+
+
+def test_index_info_reads_meta_only(encoder, tmp_path):
+    build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx", kind="ivf")
+    info = index_info(tmp_path / "idx")
+    assert info["count"] == len(TITLES) and info["dim"] == encoder.dim and info["kind"] == "ivf"
+    assert info["encoder"]["spec"] == "fake-trigram" and info["encoder"]["fingerprint"] == encoder.fingerprint
+    assert info["columns"] == ["id", "text"] and info["files"]["index.faiss"]["bytes"] > 0
+
+
+def test_glue_never_imports_streamlit():
+    for module in (semsim.indexing, semsim.retrieval):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not any(name.split(".")[0] == "streamlit" for name in imported), module.__name__
+
+
+def test_build_never_replaces_a_folder_that_is_not_an_index(encoder, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    with pytest.raises(VectorIndexError, match="not an index folder"):
+        build_index(encoder, TITLES, "text", out_dir=tmp_path / "docs", overwrite=True)
+    assert encoder.calls == [], "refused before spending time on encoding"
+    with pytest.raises(VectorIndexError, match="extra columns cannot be named"):
+        build_index(encoder, pd.DataFrame({"text": TITLES, "score": 1}), "text", out_dir=tmp_path / "x",
+                    extra_columns=["score"])
