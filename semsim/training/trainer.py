@@ -183,7 +183,9 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
                  keras.callbacks.TensorBoard(log_dir=str(work / "tensorboard"), update_freq="epoch"),
                  keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
     started = time.time()
-    history = model.fit(batches.as_fit_input(), epochs=config.epochs, callbacks=callbacks, verbose=0)
+    # shuffle=False: EpochSeededBatches already draws each epoch's order from (seed, epoch).
+    history = model.fit(batches.as_fit_input(), epochs=config.epochs, callbacks=callbacks, verbose=0,
+                        shuffle=False)
     seconds = time.time() - started
     epochs_run = len(history.history.get("loss", []))
     best_epoch = (early.best_epoch + 1) if early.best_weights is not None else None
