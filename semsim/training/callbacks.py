@@ -61,7 +61,9 @@ class EpochSeededBatches(keras.utils.PyDataset):
             for index in range(len(self)):
                 yield self[index]
 
-        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        # A known length lets fit() count steps per epoch instead of running into the end of the data.
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
 class SetEpoch(keras.callbacks.Callback):
