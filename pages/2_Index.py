@@ -1,0 +1,122 @@
+"""Index: embed a corpus with the base and the tuned model into persistent FAISS indexes; list, rebuild, delete."""
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from semsim_ui import catalog, corpora, jobs, panels, resources, settings, state, widgets
+from semsim_ui.widgets import md_escape as e
+
+widgets.page_setup("index", "Embed a corpus once per model; the Search page then answers queries "
+                                        "from these indexes. Builds run in the background with progress.")
+
+panels.build_progress([job.out_dir for job in jobs.active()])
+
+# -- build ----------------------------------------------------------------------------------------
+st.subheader("Build")
+left, right = st.columns(2)
+with left:
+    base_spec = widgets.encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True,
+                                       key_suffix=".index")
+    use_base = st.checkbox("Index with the base model", value=True, key="index.use_base")
+    tuned_spec = widgets.tuned_picker("Tuned model")
+    use_tuned = False
+    if tuned_spec:
+        use_tuned = st.checkbox("Index with the tuned model", value=True, key="index.use_tuned")
+    else:
+        widgets.need_model("tuned model", "Index with the base model now; train a model to compare.")
+with right:
+    bundled = corpora.bundled_corpora()
+    options = [c.key for c in bundled] + ["upload"]
+    labels = {**{c.key: c.label for c in bundled}, "upload": "Upload a CSV"}
+    choice = st.radio("Corpus", options, format_func=labels.get, key="index.corpus")
+    corpus = None
+    upload = None
+    if choice == "upload":
+        upload = widgets.uploaded_csv("Corpus CSV (one text per row, in a column you choose)", key="index.upload")
+        if upload is not None:
+            from semsim.data import DatasetError, read_csv
+
+            buffer = io.BytesIO(upload[1])
+            buffer.name = upload[0]
+            try:
+                frame = read_csv(buffer)
+            except DatasetError as exc:
+                widgets.show_error(f"This file cannot be indexed: {exc}", widgets.dataset_todo(exc))
+            else:
+                text_columns = list(frame.columns)
+                guess = next((c for c in ("text", "title", "name", "label") if c in text_columns), text_columns[0])
+                column = st.selectbox("Text column", text_columns, index=text_columns.index(guess),
+                                      key="index.column")
+                extras = st.multiselect("Keep these columns with each text (shown in results)",
+                                        [c for c in text_columns if c != column], key="index.extras")
+                st.dataframe(frame.head(10), hide_index=True, width="stretch", key="index.preview")
+                st.caption(f"{len(frame):,} rows")
+                corpus = corpora.Corpus("upload", upload[0], Path(upload[0]), column, tuple(extras))
+    else:
+        corpus = next(c for c in bundled if c.key == choice)
+
+replace = st.checkbox("Replace indexes that already exist", key="index.replace")
+models = [spec for spec, wanted in ((base_spec, use_base), (tuned_spec, use_tuned)) if spec and wanted]
+if corpus is not None and models:
+    targets = {spec: settings.indexes_dir() / catalog.index_name(spec, corpus.path.name) for spec in models}
+    st.caption("Will write: " + ", ".join(p.name for p in targets.values()))
+    if st.button("Build", type="primary", key="index.build"):
+        existing = [p.name for p in targets.values() if p.exists()]
+        if existing and not replace:
+            widgets.show_error(f"{', '.join(existing)} already exist.",
+                               "tick 'Replace indexes that already exist', or search with them as they are.")
+        else:
+            path, column, extras = corpus.path, corpus.column, corpus.extra_columns
+            started = 0
+            try:
+                if upload is not None:
+                    path, _ = corpora.save_upload(*upload)
+                for spec, target in targets.items():
+                    encoder = resources.encoder(spec)
+                    jobs.start_build(target, spec, path, column, extras, overwrite=True, encoder=encoder)
+                    started += 1
+            except ValueError as exc:  # EncoderError, DatasetError
+                widgets.show_error(exc, "check the model spec and the file, then build again.")
+            if started:
+                st.rerun()
+
+# -- existing -------------------------------------------------------------------------------------
+st.subheader("Indexes")
+found = catalog.indexes()
+if not found:
+    st.caption(f"No indexes in {e(settings.indexes_dir())} yet.")
+    st.stop()
+table = pd.DataFrame([{"index": e.name, "model": catalog.describe_spec(e.spec or "?"), "corpus": e.corpus,
+                       "column": e.column or "", "texts": e.count, "kind": e.kind, "created": e.created or "",
+                       "problem": e.error or ""} for e in found])
+st.dataframe(table, hide_index=True, width="stretch", key="index.table")
+name = st.selectbox("Index", [e.name for e in found], key="index.selected")
+entry = next(e for e in found if e.name == name)
+left, right = st.columns(2)
+with left:
+    if st.button("Rebuild", key="index.rebuild", help="Embed the same corpus again with the same model."):
+        try:
+            if entry.error or not entry.spec or not entry.source:
+                raise ValueError(f"{entry.name} does not record its model and corpus; delete it and build it again")
+            if not Path(entry.source).is_file():
+                raise ValueError(f"the corpus {entry.source} is no longer there; build a new index instead")
+            encoder = resources.encoder(entry.spec)
+            jobs.start_build(entry.path, entry.spec, entry.source, entry.column or "text", entry.extra_columns,
+                             overwrite=True, encoder=encoder)
+        except ValueError as exc:
+            widgets.show_error(exc)
+        else:
+            st.rerun()
+with right:
+    sure = st.checkbox(f"Yes, delete {e(name)}", key=f"index.sure.{name}")
+    if st.button("Delete", key="index.delete", disabled=not sure):
+        try:
+            catalog.delete_index(name)
+        except ValueError as exc:
+            widgets.show_error(exc)
+        else:
+            st.toast(f"Deleted {e(name)}.")
+            st.rerun()

@@ -1,0 +1,95 @@
+"""Live panels: background index builds and training runs, re-read every few seconds by st.fragment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from semsim_ui import jobs, render, runs, settings, widgets
+
+
+def _job_line(job: jobs.BuildJob) -> str:
+    name = widgets.md_escape(Path(job.out_dir).name)
+    if job.phase in ("waiting", "loading model"):
+        return f"{name}: loading {widgets.md_escape(job.spec)} …"
+    if not job.total:
+        return f"{name}: reading the corpus …"
+    eta = job.eta_seconds()
+    return (f"{name}: embedded {job.done:,} of {job.total:,} texts"
+            + (f" · about {render.seconds(eta)} left" if eta is not None else ""))
+
+
+@st.fragment(run_every=settings.POLL_SECONDS)
+def _builds_fragment(out_dirs: tuple[str, ...]) -> None:
+    found = [job for job in (jobs.get(d) for d in out_dirs) if job is not None]
+    running = [job for job in found if job.running]
+    for job in running:
+        st.progress(job.fraction, text=_job_line(job))
+    if not running:
+        st.rerun()  # every build finished: redraw the whole page with the new indexes
+
+
+def build_progress(out_dirs: Sequence[str | Path]) -> bool:
+    """Progress bars for the builds of these index folders; errors of finished ones.
+
+    Returns True while any of them is still running (the caller then waits to show results).
+    """
+    running, keys = False, []
+    for out_dir in out_dirs:
+        job = jobs.get(out_dir)
+        if job is None:
+            continue
+        if job.running:
+            running = True
+            keys.append(job.out_dir)
+        elif job.error:
+            widgets.show_error(f"Building the index {Path(job.out_dir).name} failed: {job.error}",
+                               "check the model and the corpus column, then build it again.")
+    if running:
+        _builds_fragment(tuple(keys))
+    return running
+
+
+# -- training -----------------------------------------------------------------------------------
+STATUS_TEXT = {
+    "starting": ":material/hourglass_top: starting: loading the model and evaluating it before training",
+    "running": ":material/directions_run: training",
+    "cancelling": ":material/stop_circle: cancelling: stops after the current batch, then evaluates and saves",
+    "finished": ":material/check_circle: finished",
+    "cancelled": ":material/stop_circle: cancelled (what was learnt so far is saved)",
+    "failed": ":material/error: failed",
+}
+
+
+def run_progress(run: runs.Run, status: str) -> None:
+    """Progress bar with ETA, loss and validation curves of one run."""
+    progress = runs.progress(runs.log_events(run))
+    total = progress["total_steps"]
+    if status in ("starting", "running", "cancelling"):
+        if total:
+            text = (f"step {progress['step']:,} of {total:,} · epoch {progress['epoch'] or 1}"
+                    f" · ETA {render.seconds(progress['eta_s'])}")
+            if progress.get("examples_per_s"):
+                text += f" · {progress['examples_per_s']:.0f} examples/s"
+            st.progress(progress["fraction"], text=text)
+        else:
+            st.progress(0.0, text="waiting for the first training step …")
+    render.training_charts(progress, key=f"run.{run.id}")
+
+
+@st.fragment(run_every=settings.POLL_SECONDS)
+def _live_run(run_id: str) -> None:
+    run = runs.load_run(settings.runs_dir() / run_id)
+    if run is None:
+        return
+    status = runs.status(run)
+    if status not in ("starting", "running", "cancelling"):
+        st.rerun()  # the run ended: redraw the page with its model card
+    st.markdown(f"**{STATUS_TEXT[status]}**")
+    run_progress(run, status)
+
+
+def live_run(run: runs.Run) -> None:
+    _live_run(run.id)

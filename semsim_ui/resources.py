@@ -1,0 +1,113 @@
+"""Cached models, classifiers, indexes and small embeddings (one load per server process).
+
+Folder models are keyed by their path *and* the time their semsim.json was written, so a model
+retrained in place is loaded again; bundled specs share the library's own cache (also used by the
+background index builds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from semsim_ui import catalog
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _encoder(spec: str, stamp: float | None) -> Any:
+    from semsim.encoders import load_encoder
+
+    # A folder is loaded fresh (the stamp keys our cache); other specs use the library's shared cache.
+    encoder = load_encoder(spec, cache=stamp is None)
+    # Trace the inference graph now rather than on the first query: one text, then a batch of another
+    # length, after which the relaxed graph serves every shape.
+    encoder.encode(["warm up"])
+    encoder.encode(["warm up the model", "with a second and somewhat longer sentence of text"])
+    return encoder
+
+
+def encoder(spec: str) -> Any:
+    """The encoder for `spec` (raises semsim.encoders.EncoderError with a user-facing message)."""
+    with st.spinner(f"Loading model {catalog.describe_spec(spec)} …"):
+        return _encoder(spec, catalog.model_stamp(spec))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _classifier(folder: str, stamp: float | None) -> Any:
+    from semsim.classifier import load_classifier
+
+    return load_classifier(folder)
+
+
+def classifier(folder: str) -> Any:
+    with st.spinner(f"Loading classifier {Path(folder).name} …"):
+        return _classifier(folder, catalog.model_stamp(folder))
+
+
+def _meta_stamp(index_dir: str) -> tuple[int, int]:
+    try:
+        stat = (Path(index_dir) / catalog.INDEX_META).stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _index(index_dir: str, stamp: tuple[int, int]) -> Any:
+    from semsim.indexing import load_index
+
+    return load_index(index_dir)
+
+
+def index(index_dir: str, expected_encoder: Any = None) -> Any:
+    """An index store, refused (VectorIndexError) if `expected_encoder` did not build it."""
+    store = _index(index_dir, _meta_stamp(index_dir))
+    if expected_encoder is not None:
+        store.check_encoder(expected_encoder)
+    return store
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _embeddings(spec: str, stamp: float | None, texts: tuple[str, ...]) -> np.ndarray:
+    return _encoder(spec, stamp).encode(list(texts))
+
+
+def embeddings(spec: str, texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised embeddings of a short list of texts, cached per (model, texts)."""
+    with st.spinner(f"Embedding {len(texts)} texts with {catalog.describe_spec(spec)} …"):
+        encoder(spec)  # loads with a spinner of its own, and raises EncoderError before caching data
+        return _embeddings(spec, catalog.model_stamp(spec), tuple(texts))
+
+
+@st.cache_resource(show_spinner=False)
+def device() -> dict[str, Any]:
+    from semsim.device import describe_device
+
+    return describe_device()
+
+
+# For other cached functions (no spinners inside a cached function): same caches, keyed the same way.
+cached_encoder = _encoder
+cached_classifier = _classifier
+
+
+def clear_model_caches() -> None:
+    _encoder.clear()
+    _classifier.clear()
+    _embeddings.clear()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _predictions(folder: str, stamp: float | None, texts: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    return _classifier(folder, stamp).predict(list(texts))
+
+
+def predictions(folder: str, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(labels, probabilities) of a classifier folder for texts, cached per (classifier, texts)."""
+    classifier(folder)
+    with st.spinner(f"Classifying {len(texts):,} texts with {Path(folder).name} …"):
+        return _predictions(folder, catalog.model_stamp(folder), tuple(texts))

@@ -1,0 +1,150 @@
+"""Train page: data checks before anything starts, loading model folders, and a real background run
+(tiny model) followed live, cancelled, and found again after a refresh."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+pytest_plugins = ["tests.app_fixtures"]
+
+PAGE = "pages/1_Train.py"
+
+
+def _pairs_csv(rows: int = 200) -> bytes:
+    words = ["data", "software", "nurse", "teacher", "driver", "chef", "sales", "manager", "analyst", "doctor"]
+    frame = pd.DataFrame({"text_a": [f"{words[i % 10]} {words[(i * 3) % 10]}" for i in range(rows)],
+                          "text_b": [f"{words[(i + 1) % 10]} {words[(i * 7) % 10]}" for i in range(rows)],
+                          "score": [(i % 5) / 4 for i in range(rows)]})
+    return frame.to_csv(index=False).encode()
+
+
+def _choose_upload(at, env):
+    env.ok(at)
+    at.radio(key="train.pairs_data").set_value("upload").run()
+    return at
+
+
+def _upload(at, name: str, data: bytes):
+    at.file_uploader(key="train.upload.pairs").set_value((name, data, "text/csv"))
+    return at.run()
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("latin1.csv", "text_a,text_b,score\ncaf\xe9,tea,0.5\n".encode("latin-1"), "not UTF-8"),
+    ("empty.csv", b"", "file is empty"),
+    ("columns.csv", b"first,second,score\na,b,0.5\n", "missing column(s) 'text_a', 'text_b'"),
+    ("scores.csv", b"text_a,text_b,score\na,b,0.5\nc,d,high\n", "row 3"),
+    ("range.csv", b"text_a,text_b,score\na,b,0.5\nc,d,4\n", "outside the range 0..1"),
+])
+def test_bad_uploads_are_refused_before_anything_runs(app_env, name, data, expected):
+    at = _choose_upload(app_env.app(PAGE).run(), app_env)
+    at = _upload(at, name, data)
+    app_env.no_exceptions(at)
+    [error] = app_env.errors(at)
+    assert expected in error and name in error
+    assert "What to do" in error
+    assert not any(b.label == "Start training" for b in at.button)
+    assert not (app_env.workspace / "runs").exists()
+
+
+def test_too_few_rows_for_a_batch_is_refused(app_env):
+    at = _choose_upload(app_env.app(PAGE).run(), app_env)
+    at = _upload(at, "small.csv", _pairs_csv(10))
+    [error] = app_env.errors(at)
+    assert "fewer than one batch of 32" in error
+
+
+def test_load_existing_folders(app_env, tmp_path):
+    app_env.install(models=("tiny-tuned", "tiny-frozen"))
+    at = app_env.app(PAGE).run()
+    app_env.ok(at)
+    # Not a folder, and a folder that is not a model: errors that say what to give instead.
+    for bad in (str(tmp_path / "nowhere"), str(tmp_path)):
+        at.text_input(key="train.load_path").input(bad)
+        at.button(key="train.load").click().run()
+        app_env.no_exceptions(at)
+        [error] = app_env.errors(at)
+        assert "Cannot load this folder" in error and "semsim.json" in error
+    # A tuned model folder becomes the tuned model of every page.
+    tuned = str(app_env.models / "tiny-tuned")
+    at.text_input(key="train.load_path").input(tuned)
+    at.button(key="train.load").click().run()
+    app_env.ok(at)
+    assert "tuned model" in at.success[0].value
+    assert at.session_state["semsim.tuned_model"] == tuned
+    # A classifier folder becomes the frozen classifier.
+    frozen = str(app_env.models / "tiny-frozen")
+    at.text_input(key="train.load_path").input(frozen)
+    at.button(key="train.load").click().run()
+    app_env.ok(at)
+    assert at.session_state["semsim.classifier.frozen"] == frozen
+    models = app_env.frames(at, "model", "kind", "base", "saved")[0]
+    assert set(models["model"]) == {"tiny-tuned", "tiny-frozen"}
+    assert any(d.proto.label.startswith("Download") for d in at.get("download_button"))
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_background_run_live_progress_cancel_and_refresh(app_env):
+    from semsim_ui import runs
+
+    at = _choose_upload(app_env.app(PAGE).run(), app_env)
+    at.selectbox(key="widget.semsim.base_model.train").set_value(app_env.assets.base_spec)
+    at = _upload(at, "my pairs.csv", _pairs_csv(200))
+    app_env.ok(at)
+    at.number_input(key="train.epochs").set_value(100)
+    at.number_input(key="train.batch_size").set_value(2)
+    at.number_input(key="train.patience").set_value(100)
+    at.number_input(key="train.max_steps").set_value(0)
+    at.run()
+    app_env.ok(at)
+    [preview] = app_env.frames(at, "text_a", "text_b", "score")
+    assert len(preview) == 20
+    assert "200 training rows" in app_env.texts(at)
+    at.button(key="train.start").click().run()
+    app_env.ok(at)
+
+    [run] = runs.list_runs()
+    assert (run.dir / "run.json").is_file() and (run.dir / "upload-my-pairs.csv").is_file()
+    assert run.info["command"][1:5] == ["-m", "semsim", "train", "pairs"]
+    try:
+        _wait(lambda: runs.status(run) == "running" and runs.progress(runs.log_events(run))["step"] > 0
+              or runs.status(run) in ("failed", "finished"), 300, "the first training step")
+        assert runs.status(run) == "running", runs.stderr_tail(run)
+        at.run()
+        app_env.ok(at)
+        assert at.get("progress"), "no progress bar while training"
+        assert "step" in at.get("progress")[0].proto.text
+        at.button(key="train.cancel").click().run()
+        app_env.no_exceptions(at)
+        _wait(lambda: runs.status(run) not in ("starting", "running", "cancelling"), 300, "the run to stop")
+    finally:
+        runs.cancel(run)
+
+    # A browser refresh: a new session finds the run on disk, with its model card.
+    fresh = app_env.app(PAGE).run()
+    app_env.ok(fresh)
+    assert runs.status(run) == "cancelled", runs.stderr_tail(run)
+    assert "cancelled" in app_env.texts(fresh)
+    [comparison] = app_env.frames(fresh, "dataset", "metric", "base", "tuned", "delta")
+    assert "spearman" in set(comparison["metric"])
+    [datasets] = app_env.frames(fresh, "role", "name", "rows")
+    assert "my-pairs-train.csv" in set(datasets["name"])
+    out = app_env.models / run.info["name"]
+    assert (out / "semsim.json").is_file() and not out.with_name(out.name + ".partial").exists()
+    card = runs.card(run)
+    assert card["training"]["cancelled"] and card["training"]["epochs_run"] < 100
+    fresh.button(key="train.use").click().run()
+    assert fresh.session_state["semsim.tuned_model"] == str(out)
