@@ -8,7 +8,6 @@ import warnings
 # TensorFlow prints C++ start-up noise (CUDA probing, oneDNN notices) unless told otherwise
 # before its first import; users of the CLI and the app should never see it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Models come from installed packages or local folders; never wait on a hub that cannot be reached.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -32,9 +32,18 @@ def test_vectors_do_not_depend_on_batch_or_padding(tiny_bert):
 
 def test_batches_are_padded_to_longest_text_not_a_fixed_length(tiny_bert):
     short = tiny_bert.preprocess(["nurse", "chef"])
-    assert short["token_ids"].shape[1] == 8  # [CLS] word [SEP], bucketed to a multiple of 8
+    assert short["token_ids"].shape[1] == pad_to_bucket(3)  # [CLS] word [SEP]: 3 on TF, 8 on JAX
     long = tiny_bert.preprocess(["the film was very good " * 4])
     assert long["token_ids"].shape[1] == pad_to_bucket(2 + 20)
+
+
+def test_padding_is_exact_on_tensorflow_and_bucketed_on_jax(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    assert pad_to_bucket(5) == 5
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert pad_to_bucket(5) == 8 and pad_to_bucket(9) == 16 and pad_to_bucket(300, cap=256) == 256
 
 
 def test_order_is_restored_after_length_sorting(tiny_bert):
