@@ -10,19 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from semsim.cli_util import CliError, add_json_flag, emit, format_table, progress_bar
+from semsim.cli_util import (
+    CliError,
+    add_json_flag,
+    emit,
+    format_table,
+    load_model,
+    positive_int,
+    progress_bar,
+)
 
 DEFAULT_MODEL = "minilm"
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DEFAULT_MODEL) -> None:
@@ -31,10 +31,6 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DE
                              "or a model folder (default: %(default)s)")
 
 
-def load_model(spec: str) -> Any:
-    from semsim.encoders import load_encoder
-
-    return load_encoder(spec)
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -157,7 +153,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--input", required=True, help="CSV file")
     p.add_argument("--column", default="text", help="text column (default: %(default)s)")
     p.add_argument("--out", required=True, help="output .npy file")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--overwrite", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=cmd_embed)

@@ -7,28 +7,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from semsim.cli_util import CliError, add_json_flag, emit, format_table, progress_bar
+from semsim.cli_util import (
+    CliError,
+    add_json_flag,
+    emit,
+    format_table,
+    load_model,
+    positive_int,
+    progress_bar,
+)
 
 DEFAULT_MODEL = "minilm"
 INDEX_KINDS = ("auto", "flat", "hnsw", "hnsw-sq8", "ivf", "ivf-sq8", "numpy")  # = index.KINDS, without importing faiss
 
 
-def load_model(spec: str) -> Any:
-    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow)."""
-    from semsim.encoders import load_encoder
-
-    return load_encoder(spec)
 
 
 # -- argument types -----------------------------------------------------------------------------
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def _id_list(value: str) -> list[int]:
@@ -240,7 +235,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="index parameter, repeatable: M, ef_construction, ef_search (hnsw); nlist, nprobe "
                         "(ivf); threshold, approximate (auto)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     add_json_flag(p)
     p.set_defaults(func=cmd_index_build)
@@ -251,7 +246,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--column", help="text column (default: text)")
     p.add_argument("--extra-columns", type=_column_list, help="comma-separated columns stored with each text")
     p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     add_json_flag(p)
     p.set_defaults(func=cmd_index_add)
 
@@ -271,7 +266,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p = commands.add_parser("search", help="nearest texts in an index for a query")
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("--query", required=True, help="the text to search for")
-    p.add_argument("-k", type=_positive_int, default=10, help="number of results (default: %(default)s)")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results (default: %(default)s)")
     p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
     p.add_argument("--columns", type=_column_list, help="extra columns to show, comma-separated")
     add_json_flag(p)
@@ -281,6 +276,6 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help="encoder spec (default: %(default)s)")
     p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
     p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_retrieval)

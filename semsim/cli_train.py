@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from semsim.cli_core import _positive_int
-from semsim.cli_util import CliError, add_json_flag, emit, format_table
+from semsim.cli_util import CliError, add_json_flag, emit, format_table, positive_int
 
 
 def _fraction(value: str) -> float:
@@ -31,17 +30,17 @@ def _score_range(value: str) -> tuple[float, float]:
 
 def add_training_arguments(parser: argparse.ArgumentParser, learning_rate: float) -> None:
     parser.add_argument("--out", required=True, help="folder for the tuned model")
-    parser.add_argument("--epochs", type=_positive_int, default=1)
-    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--epochs", type=positive_int, default=1)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--learning-rate", type=_fraction, default=learning_rate)
     parser.add_argument("--warmup-ratio", type=_fraction, default=0.1)
     parser.add_argument("--weight-decay", type=_fraction, default=0.01)
-    parser.add_argument("--patience", type=_positive_int, default=2, help="early-stopping patience (epochs)")
+    parser.add_argument("--patience", type=positive_int, default=2, help="early-stopping patience (epochs)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--validation", help="validation CSV (default: split off --validation-fraction)")
     parser.add_argument("--validation-fraction", type=_fraction, default=0.1)
     parser.add_argument("--test", help="test CSV, evaluated for base and tuned in the model card")
-    parser.add_argument("--max-steps-per-epoch", type=_positive_int, default=None)
+    parser.add_argument("--max-steps-per-epoch", type=positive_int, default=None)
     parser.add_argument("--mixed-precision", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder")

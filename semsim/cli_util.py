@@ -77,3 +77,21 @@ def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None, f
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def load_model(spec: str) -> Any:
+    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow)."""
+    from semsim.encoders import load_encoder
+
+    return load_encoder(spec)
