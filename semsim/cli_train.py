@@ -53,7 +53,8 @@ def _config(args: argparse.Namespace) -> Any:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, patience=args.patience,
                        seed=args.seed, validation_fraction=args.validation_fraction,
-                       max_steps_per_epoch=args.max_steps_per_epoch, mixed_precision=args.mixed_precision)
+                       max_steps_per_epoch=args.max_steps_per_epoch, mixed_precision=args.mixed_precision,
+                       merge_alpha=getattr(args, "merge_alpha", 1.0))
 
 
 def _resolve(path: str | None, bundled_split: str | None = None, name: str | None = None) -> str | None:
@@ -95,9 +96,24 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
     train = load(train_path)
     validation = load(_resolve(args.validation, "validation")) if args.validation else None
     test = load(_resolve(args.test, "test")) if args.test else None
+    dataset_name = Path(train_path).name
+    if args.rehearsal_data:
+        if unscored:
+            raise data.DatasetError(args.rehearsal_data, "rehearsal pairs need scores; mnrl trains on unscored pairs")
+        from semsim.training.trainer import add_rehearsal, split_validation
+
+        if validation is None:  # validate on the domain data only, so split before mixing in rehearsal
+            train, validation = split_validation(train, args.validation_fraction, args.seed)
+
+        bundled = data.BUNDLED.get(args.rehearsal_data)
+        rehearsal_range = args.rehearsal_score_range or (bundled.score_range if bundled else None) or score_range
+        rehearsal = data.load_pairs(_resolve(args.rehearsal_data, "train"), score_range=rehearsal_range,
+                                    columns=bundled.columns if bundled else ("text_a", "text_b", "score"))
+        train = add_rehearsal(train, rehearsal, rehearsal_range, score_range)
+        dataset_name += f" + {args.rehearsal_data} (rehearsal, {len(rehearsal)} pairs)"
     card = train_pairs(args.base, train, args.out, objective=args.objective, validation=validation, test=test,
                        score_range=score_range or (0.0, 1.0), config=_config(args),
-                       dataset_name=Path(train_path).name, dataset_sha256=data.content_hash(train_path),
+                       dataset_name=dataset_name, dataset_sha256=data.content_hash(train_path),
                        evaluate_sts=not args.no_sts, resume=args.resume, overwrite=args.overwrite,
                        show_progress=sys.stderr.isatty() and not args.json)
     card.setdefault("comparison", comparison_rows(card["metrics"]["base"], card["metrics"]["tuned"]))
@@ -165,6 +181,12 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--objective", choices=["cosent", "angular-mse", "mnrl"], default="cosent")
     p.add_argument("--score-range", type=_score_range, default=(0.0, 1.0), help="LOW,HIGH of the scores")
     p.add_argument("--no-sts", action="store_true", help="skip the STS-B test evaluation in the model card")
+    p.add_argument("--rehearsal-data", help="general-domain scored pairs mixed in against forgetting "
+                   "(a CSV or a bundled name such as sts-b); never batched with --data")
+    p.add_argument("--rehearsal-score-range", type=_score_range, default=None,
+                   help="LOW,HIGH of the rehearsal scores (default: the bundled range, else --score-range)")
+    p.add_argument("--merge-alpha", type=_fraction, default=1.0,
+                   help="keep base + ALPHA * (tuned - base) (WiSE-FT); below 1 forgets less (default: 1)")
     add_training_arguments(p, learning_rate=2e-5)
     p.set_defaults(func=cmd_train_pairs)
 

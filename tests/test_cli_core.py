@@ -144,3 +144,25 @@ def test_cli_prints_no_tensorflow_startup_noise(tiny_bert_dir):
     noisy = [line for line in result.stderr.splitlines()
              if any(word in line for word in ("cuda", "absl", "cpu_feature_guard", "oneDNN", "WARNING"))]
     assert noisy == []
+
+
+def test_train_pairs_with_rehearsal_and_merge_via_cli(capsys, tiny_spec, tmp_path):
+    from tests.test_training import make_pairs
+
+    pairs, general = tmp_path / "pairs.csv", tmp_path / "general.csv"
+    make_pairs(48).to_csv(pairs, index=False)
+    make_pairs(32, seed=5).assign(score=lambda f: f["score"] * 5).to_csv(general, index=False)
+    common = ["train", "pairs", "--base", tiny_spec, "--data", str(pairs), "--epochs", "1", "--batch-size", "16",
+              "--no-sts", "--rehearsal-data", str(general)]
+    # Scores 0..5 are outside the default range: refused with the file and the row, before any training.
+    code, _, err = run(capsys, *common, "--out", str(tmp_path / "refused"))
+    assert code == 2 and "general.csv" in err and not (tmp_path / "refused").exists()
+    code, out, err = run(capsys, *common, "--rehearsal-score-range", "0,5", "--merge-alpha", "0.5",
+                         "--out", str(tmp_path / "tuned"), "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["hyperparameters"]["merge_alpha"] == 0.5
+    assert card["datasets"]["train"]["rows"] == 48 - 5 + 32  # 10% of --data split off for validation
+    assert "rehearsal" in card["datasets"]["train"]["name"]
+    code, _, err = run(capsys, *common[:-2], "--merge-alpha", "1.5", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "merge alpha" in err

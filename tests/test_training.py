@@ -276,3 +276,81 @@ def test_later_batches_may_be_longer_than_the_first_two(tiny_bert_dir):
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=objective.loss)
     history = model.fit(batches.as_fit_input(), epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+# -- several datasets at once: grouped batches, rehearsal, WiSE-FT merging --------------------------
+def test_grouped_batches_never_mix_groups_and_cover_every_row():
+    from semsim.training.callbacks import EpochSeededBatches
+
+    groups = np.array(["jobs"] * 37 + ["sts"] * 21)
+    batches = EpochSeededBatches(len(groups), 8, lambda rows: (rows, rows), seed=3, groups=groups)
+    for epoch in (0, 1):
+        batches.set_epoch(epoch)
+        seen = [batches[i][0] for i in range(len(batches))]
+        assert all(len(set(groups[rows])) == 1 for rows in seen)
+        assert sorted(np.concatenate(seen).tolist()) == list(range(len(groups)))
+        assert len(batches) == math.ceil(37 / 8) + math.ceil(21 / 8)
+    batches.set_epoch(0)
+    first = [batches[i][0].tolist() for i in range(len(batches))]
+    batches.set_epoch(1)
+    assert first != [batches[i][0].tolist() for i in range(len(batches))]
+    batches.set_epoch(0)
+    assert first == [batches[i][0].tolist() for i in range(len(batches))]  # (seed, epoch) fixes the order
+    # Both groups are interleaved, not one after the other.
+    kinds = [groups[rows[0]] for rows in first]
+    assert kinds != sorted(kinds) and kinds != sorted(kinds, reverse=True)
+
+
+def test_ungrouped_batches_keep_the_plain_seeded_order():
+    from semsim.training.callbacks import EpochSeededBatches
+
+    batches = EpochSeededBatches(10, 4, lambda rows: (rows, rows), seed=5)
+    order = np.random.default_rng([5, 0]).permutation(10)
+    assert [batches[i][0].tolist() for i in range(3)] == [order[:4].tolist(), order[4:8].tolist(), order[8:].tolist()]
+
+
+def test_add_rehearsal_rescales_scores_and_labels_groups():
+    from semsim.training.trainer import add_rehearsal
+
+    general = pd.DataFrame({"text_a": ["a", "b"], "text_b": ["c", "d"], "score": [0.0, 5.0], "x": [1, 2]})
+    both = add_rehearsal(make_pairs(4), general, (0.0, 5.0), (0.0, 1.0))
+    assert both["group"].tolist() == ["train"] * 4 + ["rehearsal"] * 2
+    assert both["score"].tolist()[-2:] == [0.0, 1.0]
+    with pytest.raises(TrainingError, match="empty"):
+        add_rehearsal(make_pairs(4), general, (5.0, 5.0), (0.0, 1.0))
+
+
+def test_interpolate_weights():
+    from semsim.training.trainer import interpolate_weights
+
+    base, tuned = [np.zeros(3, "float32"), np.array([1], "int64")], [np.full(3, 2.0, "float32"), np.array([7])]
+    merged = interpolate_weights(base, tuned, 0.25)
+    np.testing.assert_allclose(merged[0], 0.5)
+    assert merged[1].tolist() == [7]  # integer state (counters) is taken from the tuned model
+    with pytest.raises(TrainingError, match="architectures"):
+        interpolate_weights(base, [np.zeros(4, "float32"), np.array([1])], 0.5)
+
+
+def test_merge_alpha_keeps_that_fraction_of_the_update(tiny_bert_dir, tmp_path):
+    """Same seed, alpha 1 vs 0.5: the merged weights sit exactly halfway between base and tuned."""
+    base_spec = f"keras-hub:{tiny_bert_dir}"
+    base = load_encoder(base_spec, cache=False).model.get_weights()
+    weights = {}
+    for alpha in (1.0, 0.5):
+        config = TrainConfig(**{**FAST.__dict__, "epochs": 1, "merge_alpha": alpha})
+        card = train_pairs(base_spec, make_pairs(64), tmp_path / str(alpha), validation=make_pairs(32, seed=1),
+                           config=config, evaluate_sts=False)
+        assert card["hyperparameters"]["merge_alpha"] == alpha
+        weights[alpha] = load_encoder(str(tmp_path / str(alpha)), cache=False).model.get_weights()
+    moved = [i for i, (b, t) in enumerate(zip(base, weights[1.0], strict=True)) if not np.allclose(b, t)]
+    assert moved
+    for i in moved:
+        np.testing.assert_allclose(weights[0.5][i], (base[i] + weights[1.0][i]) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_merge_alpha_out_of_range_and_for_classifiers_is_refused(tmp_path):
+    with pytest.raises(TrainingError, match="merge alpha"):
+        train_pairs("no-model-needed", make_pairs(64), tmp_path / "m", config=TrainConfig(merge_alpha=0.0),
+                    evaluate_sts=False)
+    with pytest.raises(TrainingError, match="pair training only"):
+        train_classifier("no-model-needed", make_reviews(), tmp_path / "c", config=TrainConfig(merge_alpha=0.5))

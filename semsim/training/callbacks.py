@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +14,52 @@ import keras
 
 class EpochSeededBatches(keras.utils.PyDataset):
     """Batches in an order drawn from (seed, epoch), so a resumed run sees the same batches as an
-    uninterrupted one. `make_batch(indices)` turns row indices into (inputs, targets)."""
+    uninterrupted one. `make_batch(indices)` turns row indices into (inputs, targets).
+
+    `groups` (one label per row) keeps each batch within one group, as sentence-transformers does when
+    it trains on several datasets at once: in-batch losses (CoSENT ranks every pair against every other
+    pair of the batch; in-batch negatives) would otherwise compare scores or texts across datasets whose
+    scales mean different things. Batches of all groups are then shuffled together.
+    """
 
     def __init__(self, n_rows: int, batch_size: int, make_batch: Callable[[Any], tuple[Any, Any]],
-                 seed: int, shuffle: bool = True, max_batches: int | None = None):
+                 seed: int, shuffle: bool = True, max_batches: int | None = None,
+                 groups: Sequence[Any] | None = None):
         super().__init__(workers=1, use_multiprocessing=False)
         import numpy as np
 
         self._np = np
         self.n_rows, self.batch_size, self.make_batch = n_rows, batch_size, make_batch
         self.seed, self.shuffle, self.max_batches = seed, shuffle, max_batches
+        if groups is not None and len(groups) != n_rows:
+            raise ValueError(f"groups has {len(groups)} labels for {n_rows} rows")
+        # Group members in row order; a single group is the plain, ungrouped case.
+        if groups is None:
+            self.members = [np.arange(n_rows)]
+        else:
+            labels = np.asarray(groups)
+            self.members = [np.flatnonzero(labels == label) for label in dict.fromkeys(labels.tolist())]
+        self.n_batches = sum(math.ceil(len(rows) / batch_size) for rows in self.members)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        rng = self._np.random.default_rng([self.seed, epoch])
-        self.order = rng.permutation(self.n_rows) if self.shuffle else self._np.arange(self.n_rows)
+        np = self._np
+        rng = np.random.default_rng([self.seed, epoch])
+        if len(self.members) == 1:
+            order = rng.permutation(self.n_rows) if self.shuffle else np.arange(self.n_rows)
+            self.batches = [order[i:i + self.batch_size] for i in range(0, self.n_rows, self.batch_size)]
+            return
+        batches = []
+        for rows in self.members:
+            rows = rng.permutation(rows) if self.shuffle else rows
+            batches += [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        self.batches = [batches[i] for i in rng.permutation(len(batches))] if self.shuffle else batches
 
     def __len__(self) -> int:
-        batches = math.ceil(self.n_rows / self.batch_size)
-        return min(batches, self.max_batches) if self.max_batches else batches
+        return min(self.n_batches, self.max_batches) if self.max_batches else self.n_batches
 
     def __getitem__(self, index: int):
-        return self.make_batch(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        return self.make_batch(self.batches[index])
 
     def as_fit_input(self) -> Any:
         """What model.fit() should iterate.

@@ -37,6 +37,9 @@ class TrainConfig:
     validation_fraction: float = 0.1
     max_steps_per_epoch: int | None = None
     mixed_precision: str = "auto"  # auto: on when a GPU is in use; "on" / "off" force it
+    # WiSE-FT (Wortsman et al., 2022): keep base + merge_alpha * (tuned - base). Below 1 it trades some
+    # in-domain gain for general similarity the tuning would otherwise forget; 1 keeps the tuned weights.
+    merge_alpha: float = 1.0
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -47,6 +50,16 @@ class TrainConfig:
             raise TrainingError("warm-up ratio must be in [0, 1)")
         if not 0 < self.validation_fraction < 0.5:
             raise TrainingError("validation fraction must be in (0, 0.5)")
+        if not 0 < self.merge_alpha <= 1:
+            raise TrainingError(f"merge alpha {self.merge_alpha} is out of range (0, 1]")
+
+
+def interpolate_weights(base: list[Any], tuned: list[Any], alpha: float) -> list[Any]:
+    """base + alpha * (tuned - base), tensor by tensor (the two lists come from the same architecture)."""
+    if len(base) != len(tuned) or any(b.shape != t.shape for b, t in zip(base, tuned, strict=True)):
+        raise TrainingError("cannot merge weights of two different architectures")
+    return [b + alpha * (t - b) if np.issubdtype(b.dtype, np.floating) else t
+            for b, t in zip(base, tuned, strict=True)]
 
 
 # -- output folders -----------------------------------------------------------------------------
@@ -252,11 +265,16 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
                   "b": encoder.preprocess([texts_b[i] for i in rows])}
         return inputs, targets[rows]
 
+    groups = train["group"].astype(str).to_numpy() if "group" in train.columns else None
     batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed,
-                                 max_batches=config.max_steps_per_epoch)
+                                 max_batches=config.max_steps_per_epoch, groups=groups)
     model(make_batch(np.arange(min(2, len(train))))[0])  # build before a checkpoint is restored into it
+    base_weights = encoder.model.get_weights() if config.merge_alpha < 1 else None
     training = run_fit(model, chosen, batches, config, work,
                        lambda: evaluators["validation"](encoder), resume, show_progress)
+    if base_weights is not None:
+        encoder.model.set_weights(interpolate_weights(base_weights, encoder.model.get_weights(),
+                                                      config.merge_alpha))
     tuned_metrics = {name: evaluator(encoder) for name, evaluator in evaluators.items()}
 
     mark_as_tuned(encoder, base, out.name)
@@ -270,6 +288,21 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
     write_model_card(work, card)
     publish_output(work, out)
     return card
+
+
+def add_rehearsal(train: pd.DataFrame, rehearsal: pd.DataFrame, rehearsal_range: tuple[float, float],
+                  score_range: tuple[float, float]) -> pd.DataFrame:
+    """Domain pairs plus general-domain "rehearsal" pairs, against forgetting general similarity.
+
+    Rehearsal scores are mapped linearly from their own range into the training range, and a `group`
+    column keeps the two sources in separate batches (see EpochSeededBatches).
+    """
+    (low, high), (to_low, to_high) = rehearsal_range, score_range
+    if not high > low:
+        raise TrainingError(f"rehearsal score range {rehearsal_range} is empty")
+    extra = rehearsal[["text_a", "text_b", "score"]].copy()
+    extra["score"] = to_low + (extra["score"].astype("float64") - low) / (high - low) * (to_high - to_low)
+    return pd.concat([train.assign(group="train"), extra.assign(group="rehearsal")], ignore_index=True)
 
 
 def mark_as_tuned(encoder: Any, base: str, name: str) -> None:
@@ -311,6 +344,8 @@ def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: s
     if mode not in ("full", "frozen"):
         raise TrainingError(f"mode must be 'full' or 'frozen', not {mode!r}")
     config = config or TrainConfig()
+    if config.merge_alpha != 1:
+        raise TrainingError("weight merging (merge alpha) applies to pair training only")
     config.check()
     out = Path(out)
     labels = sorted(train["label"].astype(str).unique().tolist())
