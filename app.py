@@ -61,7 +61,8 @@ def home() -> None:
                 shown = [c for c in ("rank", "text", "score", "unit_group_name", "major_group_name") if c in frame]
                 st.dataframe(frame[shown], hide_index=True, width="stretch", key="home.results",
                              column_config={"score": st.column_config.ProgressColumn(
-                                 "cosine", min_value=0.0, max_value=1.0, format="%.3f")})
+                                 "cosine", min_value=0.0, max_value=1.0, format="%.3f"),
+                                            "unit_group_name": "unit group", "major_group_name": "major group"})
                 st.caption(f"{len(store):,} titles searched in {elapsed * 1000:.0f} ms.")
 
     # -- what exists ----------------------------------------------------------------------------------

@@ -60,8 +60,8 @@ if base is None:
 figures = [(f"Base · {catalog.describe_spec(base_spec)}", base, False)]
 if tuned is not None:
     figures += [(f"Tuned · {catalog.describe_spec(tuned_spec)}", tuned, False), ("Tuned − base", tuned - base, True)]
-columns = st.columns(len(figures))
-for position, (column, (title, matrix, diverging)) in enumerate(zip(columns, figures, strict=True)):
+columns = st.columns(2) + (st.columns(2) if len(figures) > 2 else [])
+for position, (column, (title, matrix, diverging)) in enumerate(zip(columns, figures, strict=False)):
     column.plotly_chart(render.heatmap(matrix, texts, title, diverging=diverging), key=f"similarity.{position}",
                         width="stretch")
 

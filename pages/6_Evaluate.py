@@ -18,6 +18,8 @@ with st.sidebar:
     st.header("Classifiers")
     frozen = widgets.classifier_picker("Frozen-encoder classifier", "frozen", state.FROZEN_CLASSIFIER)
     full = widgets.classifier_picker("Fine-tuned classifier", "full", state.TUNED_CLASSIFIER)
+    if not (frozen or full):
+        st.caption("None yet: train them on the Train page (task Sentiment).")
 
 if not base_spec:
     st.stop()

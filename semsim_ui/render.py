@@ -145,7 +145,7 @@ def training_charts(progress: dict[str, Any], key: str) -> None:
         left.caption("The loss curve appears with the first training steps.")
     validation = progress["validation_series"]
     if not validation.empty:
-        metric = progress.get("metric") or "validation"
+        metric = (progress.get("metric") or "validation").removeprefix("val_")
         chart = alt.Chart(validation).mark_line(point=True).encode(
             x=alt.X("epoch:Q", title="epoch (0 = before training)", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
