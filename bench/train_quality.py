@@ -61,24 +61,22 @@ def choose_merge_alpha(model: str, tuned_folder: Path, alphas: list[float], max_
 
 def task_jobs(model: str, args: argparse.Namespace) -> list[dict]:
     """Domain tuning on graded ONS job-title pairs; does general similarity (STS-B) survive?"""
-    from semsim.training.trainer import add_rehearsal
-
     config = TrainConfig(epochs=1, batch_size=32, learning_rate=args.lr or 2e-5, warmup_ratio=0.1,
                          max_steps_per_epoch=args.max_steps, seed=42)
     train = data.load_bundled("job-title-pairs", "train")
     name = "job_title_pairs_train.csv"
     label = "job titles"
+    # Rehearsal against forgetting: general-domain pairs (STS-B train, 0..5) in batches of their own.
+    rehearsal = data.load_sts("train") if args.rehearsal else None
     if args.rehearsal:
-        # Rehearsal against forgetting: general-domain pairs (STS-B train) in batches of their own.
-        train = add_rehearsal(train, data.load_sts("train"), (0.0, 5.0), (0.0, 1.0))
-        name += " + stsb_train.csv (rehearsal)"
         label += " + rehearsal"
     started = time.time()
     folder = RUNS / f"jobs-{model}"
     card = train_pairs(model, train, folder, objective="cosent",
                        validation=data.load_bundled("job-title-pairs", "validation"),
                        test=data.load_bundled("job-title-pairs", "test"), config=config,
-                       dataset_name=name, overwrite=True)
+                       dataset_name=name, overwrite=True, rehearsal=rehearsal, rehearsal_range=(0.0, 5.0),
+                       rehearsal_name="stsb_train.csv")
     minutes = (time.time() - started) / 60
     test_base, sts_base = metric(card, "test", "spearman", "base"), 100 * metric(card, "sts-b test", "spearman", "base")
     out = [jobs_row("test", label, model, test_base, metric(card, "test", "spearman", "tuned"), minutes),

@@ -76,6 +76,7 @@ with tab_start:
         task = "pairs" if task_label.startswith("Pairs") else "sentiment"
         upload = None
         score_range = (0.0, 1.0)
+        rehearsal, merge_alpha = False, 1.0
         if task == "pairs":
             dataset = st.radio("Data", ["job-title-pairs", "sts-b", "upload"], horizontal=True, key="train.pairs_data",
                                format_func={**runs.PAIR_DATASETS, "upload": "Upload a CSV"}.get)
@@ -83,6 +84,13 @@ with tab_start:
                                      help="cosent and angular-mse learn graded scores; mnrl learns from positive "
                                           "pairs with in-batch negatives (graded pairs: only high-scoring ones).")
             mode = "full"
+            rehearsal = st.checkbox("Rehearse general similarity (STS-B train pairs, in batches of their own)",
+                                    key="train.rehearsal", disabled=objective == "mnrl",
+                                    help="Against forgetting: general-domain pairs are trained alongside yours.")
+            merge_alpha = st.slider("Keep this share of the update (WiSE-FT merge with the base)", 0.1, 1.0, 1.0,
+                                    step=0.05, key="train.merge_alpha",
+                                    help="Below 1 the tuned weights are pulled back towards the base model: "
+                                         "some in-domain gain traded for general similarity.")
             if dataset == "upload":
                 upload = widgets.uploaded_csv("Pairs CSV: columns text_a, text_b and (except for mnrl) score",
                                               key="train.upload.pairs")
@@ -132,7 +140,7 @@ with tab_start:
             validation_rows=int(validation_rows) if validation_rows else None,
             full_evaluation=bool(full_eval) and dataset != "upload", overwrite=overwrite,
             upload_name=upload[0] if upload else None, upload_bytes=upload[1] if upload else None,
-            score_range=score_range)
+            score_range=score_range, rehearsal=bool(rehearsal), merge_alpha=float(merge_alpha))
     prepared = None
     if request is not None and (dataset != "upload" or upload is not None):
         from semsim.data import DatasetError

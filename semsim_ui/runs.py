@@ -66,6 +66,8 @@ class TrainRequest:
     upload_name: str | None = None
     upload_bytes: bytes | None = None
     score_range: tuple[float, float] = (0.0, 1.0)  # of an uploaded pairs file
+    rehearsal: bool = False  # pairs: STS-B train in batches of its own, against forgetting
+    merge_alpha: float = 1.0  # pairs: WiSE-FT, keep base + alpha * (tuned - base)
 
     @property
     def out(self) -> Path:
@@ -213,7 +215,8 @@ def _check_sizes(request: TrainRequest, train: pd.DataFrame, validation: pd.Data
 
     config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size,
                          learning_rate=request.learning_rate, warmup_ratio=request.warmup_ratio,
-                         patience=request.patience, max_steps_per_epoch=request.max_steps_per_epoch)
+                         patience=request.patience, max_steps_per_epoch=request.max_steps_per_epoch,
+                         merge_alpha=request.merge_alpha if request.task == "pairs" else 1.0)
     try:
         config.check()
     except TrainingError as exc:
@@ -232,6 +235,11 @@ def cli_arguments(request: TrainRequest) -> list[str]:
             repr(float(request.warmup_ratio)), "--patience", str(request.patience)]
     if request.max_steps_per_epoch:
         args += ["--max-steps-per-epoch", str(request.max_steps_per_epoch)]
+    if request.task == "pairs":
+        if request.rehearsal and request.objective != "mnrl":
+            args += ["--rehearsal-data", "sts-b"]
+        if request.merge_alpha != 1.0:
+            args += ["--merge-alpha", repr(float(request.merge_alpha))]
     if request.overwrite:
         args.append("--overwrite")
     return args

@@ -108,6 +108,8 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     at.number_input(key="train.batch_size").set_value(2)
     at.number_input(key="train.patience").set_value(100)
     at.number_input(key="train.max_steps").set_value(0)
+    at.checkbox(key="train.rehearsal").check()
+    at.slider(key="train.merge_alpha").set_value(0.5)
     at.run()
     app_env.ok(at)
     [preview] = app_env.frames(at, "text_a", "text_b", "score")
@@ -119,6 +121,8 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     [run] = runs.list_runs()
     assert (run.dir / "run.json").is_file() and (run.dir / "upload-my-pairs.csv").is_file()
     assert run.info["command"][1:5] == ["-m", "semsim", "train", "pairs"]
+    command = " ".join(run.info["command"])
+    assert "--rehearsal-data sts-b" in command and "--merge-alpha 0.5" in command
     try:
         _wait(lambda: runs.status(run) == "running" and runs.progress(runs.log_events(run))["step"] > 0
               or runs.status(run) in ("failed", "finished"), 300, "the first training step")
@@ -146,5 +150,6 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     assert (out / "semsim.json").is_file() and not out.with_name(out.name + ".partial").exists()
     card = runs.card(run)
     assert card["training"]["cancelled"] and card["training"]["epochs_run"] < 100
+    assert card["hyperparameters"]["merge_alpha"] == 0.5 and card["datasets"]["rehearsal"]["rows"] == 5749
     fresh.button(key="train.use").click().run()
     assert fresh.session_state["semsim.tuned_model"] == str(out)

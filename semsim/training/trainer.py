@@ -217,8 +217,14 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
                 score_range: tuple[float, float] = (0.0, 1.0), config: TrainConfig | None = None,
                 dataset_name: str = "pairs", dataset_sha256: str | None = None,
                 evaluate_sts: bool = True, resume: bool = False, overwrite: bool = False,
-                show_progress: bool = False) -> dict[str, Any]:
-    """Fine-tune a bi-encoder on (text_a, text_b[, score]) pairs; write the model and its model card."""
+                show_progress: bool = False, rehearsal: pd.DataFrame | None = None,
+                rehearsal_range: tuple[float, float] | None = None,
+                rehearsal_name: str = "rehearsal") -> dict[str, Any]:
+    """Fine-tune a bi-encoder on (text_a, text_b[, score]) pairs; write the model and its model card.
+
+    `rehearsal`: general-domain scored pairs (scores in `rehearsal_range`, default `score_range`) trained
+    alongside, in batches of their own, against forgetting. Validation stays on the domain data.
+    """
     from semsim.encoders import load_encoder
     from semsim.evaluation import PairSimilarityEvaluator
     from semsim.training.callbacks import EpochSeededBatches
@@ -229,12 +235,19 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
     out = Path(out)
     if chosen.needs_scores and "score" not in train.columns:
         raise TrainingError(f"the {chosen.name} objective needs a score column; use mnrl for unscored pairs")
+    if rehearsal is not None and not chosen.needs_scores:
+        raise TrainingError(f"rehearsal pairs need a scored objective, not {chosen.name}")
     if validation is None:
         train, validation = split_validation(train, config.validation_fraction, config.seed)
     check_rows(train, "training", config.batch_size)
     check_rows(validation, "validation", 2)
     if chosen.needs_scores and train["score"].nunique() < 2:
         raise TrainingError("every training pair has the same score; nothing to learn from")
+    datasets = {"train": dataset_info(dataset_name, train, dataset_sha256)}
+    if rehearsal is not None:
+        check_rows(rehearsal, "rehearsal", 2)
+        datasets["rehearsal"] = dataset_info(rehearsal_name, rehearsal)
+        train = add_rehearsal(train, rehearsal, rehearsal_range or score_range, score_range)
     work = prepare_output(out, overwrite, resume)
 
     runtime = configure_runtime(config)
@@ -280,8 +293,7 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
     mark_as_tuned(encoder, base, out.name)
     encoder.save(work)
     card = {"name": out.name, "task": "pairs", "base_model": base, "objective": chosen.describe(),
-            "datasets": {"train": dataset_info(dataset_name, train, dataset_sha256),
-                         "validation": dataset_info(f"{dataset_name} (validation)", validation),
+            "datasets": {**datasets, "validation": dataset_info(f"{dataset_name} (validation)", validation),
                          **({"test": dataset_info(f"{dataset_name} (test)", test)} if test is not None else {})},
             "hyperparameters": {**dataclasses.asdict(config), "score_range": list(score_range)},
             "training": {**training, **runtime}, "metrics": {"base": base_metrics, "tuned": tuned_metrics}}
