@@ -122,13 +122,17 @@ def task_sentiment(model: str, args: argparse.Namespace) -> list[dict]:
     validation = data.load_bundled("rotten-tomatoes", "validation")
     test = data.load_bundled("rotten-tomatoes", "test")
     for mode, epochs, lr in [("frozen", 20, 1e-3), ("full", args.epochs or 1, args.lr or 3e-5)]:
+        if mode not in args.modes.split(","):
+            continue
         config = TrainConfig(epochs=epochs, batch_size=32, learning_rate=lr, warmup_ratio=0.1,
-                             patience=3, max_steps_per_epoch=args.max_steps if mode == "full" else None, seed=42)
+                             patience=3, max_steps_per_epoch=args.max_steps if mode == "full" else None, seed=42,
+                             head_warmup_epochs=args.head_warmup if mode == "full" else 0)
         started = time.time()
         card = train_classifier(model, train, RUNS / f"sentiment-{mode}-{model}", mode=mode, validation=validation,
                                 test=test, config=config, dataset_name="rotten_tomatoes_train.csv", overwrite=True)
         accuracy = metric(card, "test", "accuracy", "tuned")
-        rows.append({"task": f"sentiment ({mode})", "model": model, "metric": "RT test accuracy",
+        label = f"{mode}, head warm-up {args.head_warmup} epochs" if mode == "full" and args.head_warmup else mode
+        rows.append({"task": f"sentiment ({label})", "model": model, "metric": "RT test accuracy",
                      "base": metric(card, "test", "accuracy", "base"), "tuned": accuracy,
                      "target": ">= 0.80" if (mode, model) == ("full", "minilm") else "reported",
                      "met": accuracy >= 0.80 if (mode, model) == ("full", "minilm") else None,
@@ -252,6 +256,8 @@ def main() -> int:
                         help="jobs: add STS-B train pairs (in batches of their own) to the job-title data")
     parser.add_argument("--merge", action="store_true",
                         help="jobs: also report a WiSE-FT merge with the base, alpha chosen on dev data")
+    parser.add_argument("--modes", default="frozen,full", help="sentiment: which modes to run")
+    parser.add_argument("--head-warmup", type=int, default=0, help="sentiment full: LP-FT head-only epochs first")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_quality.json"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -54,7 +54,8 @@ def _config(args: argparse.Namespace) -> Any:
                        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, patience=args.patience,
                        seed=args.seed, validation_fraction=args.validation_fraction,
                        max_steps_per_epoch=args.max_steps_per_epoch, mixed_precision=args.mixed_precision,
-                       merge_alpha=getattr(args, "merge_alpha", 1.0))
+                       merge_alpha=getattr(args, "merge_alpha", 1.0),
+                       head_warmup_epochs=getattr(args, "head_warmup_epochs", 0))
 
 
 def _resolve(path: str | None, bundled_split: str | None = None, name: str | None = None) -> str | None:
@@ -189,6 +190,8 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--base", default="minilm", help="base encoder spec (default: %(default)s)")
     p.add_argument("--data", required=True, help="labelled CSV (text, label) or rotten-tomatoes")
     p.add_argument("--mode", choices=["full", "frozen"], default="full")
+    p.add_argument("--head-warmup-epochs", type=int, default=0,
+                   help="full mode: first fit the head alone on frozen vectors for N epochs (LP-FT)")
     add_training_arguments(p, learning_rate=3e-5)
     p.set_defaults(func=cmd_train_sentiment)
 

@@ -354,3 +354,16 @@ def test_merge_alpha_out_of_range_and_for_classifiers_is_refused(tmp_path):
                     evaluate_sts=False)
     with pytest.raises(TrainingError, match="pair training only"):
         train_classifier("no-model-needed", make_reviews(), tmp_path / "c", config=TrainConfig(merge_alpha=0.5))
+
+
+def test_head_warmup_fits_the_head_before_full_fine_tuning(tiny_bert_dir, tmp_path):
+    """LP-FT: the head-only stage runs (its loss falls) and the encoder is still fine-tuned afterwards."""
+    base = f"keras-hub:{tiny_bert_dir}"
+    config = TrainConfig(epochs=1, batch_size=16, learning_rate=1e-4, head_warmup_epochs=4)
+    card = train_classifier(base, make_reviews(64), tmp_path / "lpft", mode="full", config=config)
+    warmup = card["training"]["head_warmup"]
+    assert warmup["epochs"] == 4 and warmup["loss_history"][-1] < warmup["loss_history"][0]
+    base_weights = load_encoder(base, cache=False).model.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(base_weights, _encoder_weights(tmp_path / "lpft"), strict=True))
+    with pytest.raises(TrainingError, match="warm-up epochs"):
+        train_classifier(base, make_reviews(64), tmp_path / "bad", config=TrainConfig(head_warmup_epochs=-1))

@@ -40,6 +40,10 @@ class TrainConfig:
     # WiSE-FT (Wortsman et al., 2022): keep base + merge_alpha * (tuned - base). Below 1 it trades some
     # in-domain gain for general similarity the tuning would otherwise forget; 1 keeps the tuned weights.
     merge_alpha: float = 1.0
+    # Classifier, full mode: first fit the new head alone on frozen vectors for this many epochs, then
+    # fine-tune everything (LP-FT, Kumar et al., 2022). A random head trained at the encoder's small
+    # learning rate learns slowly and pushes noisy gradients into the encoder meanwhile.
+    head_warmup_epochs: int = 0
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -50,6 +54,8 @@ class TrainConfig:
             raise TrainingError("warm-up ratio must be in [0, 1)")
         if not 0 < self.validation_fraction < 0.5:
             raise TrainingError("validation fraction must be in (0, 0.5)")
+        if self.head_warmup_epochs < 0:
+            raise TrainingError("head warm-up epochs must be >= 0")
         if not 0 < self.merge_alpha <= 1:
             raise TrainingError(f"merge alpha {self.merge_alpha} is out of range (0, 1]")
 
@@ -317,6 +323,24 @@ def add_rehearsal(train: pd.DataFrame, rehearsal: pd.DataFrame, rehearsal_range:
     return pd.concat([train.assign(group="train"), extra.assign(group="rehearsal")], ignore_index=True)
 
 
+def warm_up_head(encoder: Any, objective: ClassificationObjective, head: Any, texts: list[str],
+                 labels: np.ndarray, config: TrainConfig) -> dict[str, Any] | None:
+    """LP-FT's first stage: fit the head on the encoder's (fixed) vectors, at a head's learning rate."""
+    if not config.head_warmup_epochs:
+        return None
+    import keras
+
+    started = time.time()
+    vectors = encoder.encode(texts)
+    head_model = objective.build_model(None, head)
+    head_model.compile(optimizer=keras.optimizers.AdamW(max(config.learning_rate, 1e-3),
+                                                        weight_decay=config.weight_decay), loss=objective.loss)
+    history = head_model.fit(vectors, labels, batch_size=config.batch_size, epochs=config.head_warmup_epochs,
+                             shuffle=True, verbose=0)
+    return {"epochs": config.head_warmup_epochs, "loss_history": [float(x) for x in history.history["loss"]],
+            "seconds": round(time.time() - started, 2)}
+
+
 def mark_as_tuned(encoder: Any, base: str, name: str) -> None:
     """A tuned encoder is a new model: new name, its base recorded, and a fingerprint of its own so an
     index built with the base model is refused for it (and vice versa)."""
@@ -390,6 +414,7 @@ def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: s
                     for name, ev in evaluators.items()}
 
     texts = train["text"].tolist()
+    head_warmup = None
     if mode == "frozen":
         # Feature-based: the encoder never changes, so embed once and train only the head on vectors.
         encoder.model.trainable = False
@@ -401,6 +426,7 @@ def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: s
 
         learning_rate = max(config.learning_rate, 1e-3)  # a lone linear head wants a larger step
     else:
+        head_warmup = warm_up_head(encoder, objective, classifier.head, texts, y_train, config)
         model = objective.build_model(encoder.model, classifier.head)
 
         def make_batch(rows: np.ndarray):
@@ -424,7 +450,7 @@ def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: s
                          **({"test": dataset_info(f"{dataset_name} (test)", test)} if test is not None else {})},
             "hyperparameters": {**dataclasses.asdict(config), "effective_learning_rate":
                                 learning_rate or config.learning_rate},
-            "training": {**training, **runtime},
+            "training": {**training, **runtime, **({"head_warmup": head_warmup} if mode == "full" else {})},
             "metrics": {"base": base_metrics, "tuned": tuned_metrics},
             "notes": [f"'base' is the majority-class baseline (always '{majority}')."]}
     write_model_card(work, card)
