@@ -97,19 +97,20 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
     train = load(train_path)
     validation = load(_resolve(args.validation, "validation")) if args.validation else None
     test = load(_resolve(args.test, "test")) if args.test else None
-    rehearsal, rehearsal_range = None, None
+    rehearsal, rehearsal_range, rehearsal_path = None, None, None
     if args.rehearsal_data:
         if unscored:
             raise data.DatasetError(args.rehearsal_data, "rehearsal pairs need scores; mnrl trains on unscored pairs")
         bundled = data.BUNDLED.get(args.rehearsal_data)
         rehearsal_range = args.rehearsal_score_range or (bundled.score_range if bundled else None) or score_range
-        rehearsal = data.load_pairs(_resolve(args.rehearsal_data, "train"), score_range=rehearsal_range,
+        rehearsal_path = _resolve(args.rehearsal_data, "train")
+        rehearsal = data.load_pairs(rehearsal_path, score_range=rehearsal_range,
                                     columns=bundled.columns if bundled else ("text_a", "text_b", "score"))
     card = train_pairs(args.base, train, args.out, objective=args.objective, validation=validation, test=test,
                        score_range=score_range or (0.0, 1.0), config=_config(args),
                        dataset_name=Path(train_path).name, dataset_sha256=data.content_hash(train_path),
                        rehearsal=rehearsal, rehearsal_range=rehearsal_range,
-                       rehearsal_name=Path(_resolve(args.rehearsal_data, "train") or "-").name,
+                       rehearsal_name=Path(rehearsal_path or "-").name,
                        evaluate_sts=not args.no_sts, resume=args.resume, overwrite=args.overwrite,
                        show_progress=sys.stderr.isatty() and not args.json)
     card.setdefault("comparison", comparison_rows(card["metrics"]["base"], card["metrics"]["tuned"]))
