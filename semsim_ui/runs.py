@@ -93,6 +93,15 @@ def _sample(frame: pd.DataFrame, rows: int | None, seed: int = 0) -> pd.DataFram
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
 
 
+def _bundled_splits(name: str, request: TrainRequest) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """A bundled dataset's train split, a sample of its validation split, and its test split if asked for."""
+    from semsim import data
+
+    validation = _sample(data.load_bundled(name, "validation"), request.validation_rows)
+    test = data.load_bundled(name, "test") if request.full_evaluation else None
+    return data.load_bundled(name, "train"), validation, test
+
+
 def _positives(frame: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
     cut = low + POSITIVE_THRESHOLD * (high - low)
     return frame[frame["score"] >= cut][["text_a", "text_b"]].reset_index(drop=True)
@@ -122,10 +131,7 @@ def prepare_data(request: TrainRequest) -> PreparedData:
         test = None
         if request.dataset == "job-title-pairs":
             low, high = data.BUNDLED["job-title-pairs"].score_range
-            train = data.load_bundled("job-title-pairs", "train")
-            validation = _sample(data.load_bundled("job-title-pairs", "validation"), request.validation_rows)
-            if request.full_evaluation:
-                test = data.load_bundled("job-title-pairs", "test")
+            train, validation, test = _bundled_splits("job-title-pairs", request)
             description = "job-title-pairs (bundled)"
         elif request.dataset == "sts-b":
             low, high = data.BUNDLED["sts-b"].score_range
@@ -169,10 +175,7 @@ def prepare_data(request: TrainRequest) -> PreparedData:
             raise RunError(f"mode must be full or frozen, not {request.mode!r}")
         test = None
         if request.dataset == "rotten-tomatoes":
-            train = data.load_bundled("rotten-tomatoes", "train")
-            validation = _sample(data.load_bundled("rotten-tomatoes", "validation"), request.validation_rows)
-            if request.full_evaluation:
-                test = data.load_bundled("rotten-tomatoes", "test")
+            train, validation, test = _bundled_splits("rotten-tomatoes", request)
             description = "rotten-tomatoes (bundled)"
         elif request.dataset == "upload":
             train = data.load_labelled(_upload_frame(request))
