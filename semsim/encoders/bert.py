@@ -13,6 +13,7 @@ import numpy as np
 
 from semsim.encoders.base import Encoder, EncoderError, pad_to_bucket
 from semsim.encoders.layers import L2Normalize, MaskedPooling
+from semsim.encoders.speedups import flatten_attention_projections
 
 DEFAULT_MAX_LENGTH = 256
 POOLINGS = ("mean", "cls")
@@ -68,6 +69,7 @@ def build_pooled_model(backbone: Any, pooling: str = "mean") -> keras.Model:
     for layer in getattr(backbone, "layers", []):
         if layer.name == "pooled_dense":
             layer.trainable = False
+    flatten_attention_projections(backbone)
     names = list(backbone.input.keys()) if isinstance(backbone.input, dict) else ["token_ids", "padding_mask"]
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in names}
     outputs = backbone(inputs)
