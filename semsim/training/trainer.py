@@ -154,14 +154,12 @@ def configure_runtime(config: TrainConfig) -> dict[str, Any]:
 
 
 def make_optimizer(config: TrainConfig, total_steps: int, learning_rate: float | None = None) -> Any:
-    import keras
-
     from semsim.training.callbacks import WarmupLinearDecay
+    from semsim.training.optimizers import FusedAdamW
 
     schedule = WarmupLinearDecay(learning_rate or config.learning_rate,
                                  int(total_steps * config.warmup_ratio), total_steps)
-    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
-                                  clipnorm=config.clipnorm)
+    return FusedAdamW(learning_rate=schedule, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
 
 
 def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig, work: Path,
