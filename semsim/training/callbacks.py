@@ -64,10 +64,12 @@ class EpochSeededBatches(keras.utils.PyDataset):
     def as_fit_input(self) -> Any:
         """What model.fit() should iterate.
 
-        JAX: this PyDataset itself. TensorFlow: a tf.data generator whose signature leaves every
-        dimension open; Keras' own PyDataset adapter fixes the sequence length from the first two
-        batches, and a later, longer batch would fail. The dataset holds exactly one epoch, so fit()
-        restarts the generator (and reads that epoch's order, set by SetEpoch) every epoch.
+        JAX: this PyDataset itself. TensorFlow: `Dataset.range(len(self)).map(...)`, each batch made in
+        Python through tf.numpy_function, with every dimension left open (Keras' own PyDataset adapter
+        fixes the sequence length from the first two batches, and a later, longer batch would fail).
+        Not `Dataset.from_generator`: with it, every MiniLM training step on CPU took 1.7x longer
+        (660 vs 390 ms, same batches), although fetching a batch took 1 ms. The dataset holds exactly
+        one epoch, so fit() iterates it afresh every epoch and reads that epoch's order, set by SetEpoch.
         """
         import keras
 
@@ -75,19 +77,26 @@ class EpochSeededBatches(keras.utils.PyDataset):
             return self
         import tensorflow as tf
 
-        def open_spec(value: Any) -> Any:
-            value = tf.convert_to_tensor(value)
-            return tf.TensorSpec(shape=[None] * value.shape.rank, dtype=value.dtype)
+        np = self._np
+        first = self[0]
+        structure = tf.nest.map_structure(lambda value: None, first)
+        specs = [tf.convert_to_tensor(value) for value in tf.nest.flatten(first)]
 
-        signature = tf.nest.map_structure(open_spec, self[0])
+        def as_numpy(value: Any) -> Any:
+            array = np.asarray(value)
+            if array.dtype.kind == "U":  # tf.numpy_function returns strings as bytes objects
+                array = np.char.encode(array, "utf-8").astype(object)
+            return array
 
-        def generate():
-            for index in range(len(self)):
-                yield self[index]
+        def fetch(index: Any) -> list[Any]:
+            return [as_numpy(value) for value in tf.nest.flatten(self[int(index)])]
 
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        # A known length lets fit() count steps per epoch instead of running into the end of the data.
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+        def batch(index: Any) -> Any:
+            values = tf.numpy_function(fetch, [index], [spec.dtype for spec in specs], stateful=True)
+            values = [tf.ensure_shape(value, [None] * spec.shape.rank) for value, spec in zip(values, specs)]
+            return tf.nest.pack_sequence_as(structure, values)
+
+        return tf.data.Dataset.range(len(self)).map(batch).prefetch(2)
 
 
 class SetEpoch(keras.callbacks.Callback):
