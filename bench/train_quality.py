@@ -187,38 +187,61 @@ def ours_in_subprocess(model: str, steps: int, batch_size: int, backend: str) ->
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def st_throughput_in_subprocess(model: str, steps: int, batch_size: int) -> dict:
+    """sentence-transformers' fit in .venv-bench, in a fresh process: {"pairs_per_s": ...} or {"error": ...}."""
+    worker = ROOT / "bench" / "_st_fit_worker.py"
+    if not (BENCH_PYTHON.exists() and worker.exists()):
+        return {"error": "no .venv-bench / ST worker: run `make bench-env`"}
+    if model != "minilm":
+        return {"error": "the sentence-transformers reference exists for minilm only"}
+    from semsim.encoders.bert import minilm_folder
+
+    pairs = RUNS / "throughput_pairs.csv"
+    data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
+    result = subprocess.run([str(BENCH_PYTHON), str(worker), "--model", str(minilm_folder()), "--pairs", str(pairs),
+                             "--steps", str(steps), "--batch-size", str(batch_size), "--json"],
+                            capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        return {"error": f"ST worker failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def task_throughput(model: str, args: argparse.Namespace) -> list[dict]:
     """Pairs/s of our pair training (TensorFlow and JAX backends) against sentence-transformers' fit:
-    same model, CoSENT, batch size and job-title pairs, one after the other on the same machine."""
-    steps, batch_size = args.throughput_steps, args.batch_size
-    st, note = None, None
-    worker = ROOT / "bench" / "_st_fit_worker.py"
-    if BENCH_PYTHON.exists() and worker.exists() and model == "minilm":
-        from semsim.encoders.bert import minilm_folder
+    same model, CoSENT, batch size and job-title pairs, each in a fresh process on the same machine.
 
-        pairs = RUNS / "throughput_pairs.csv"
-        data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
-        result = subprocess.run([str(BENCH_PYTHON), str(worker), "--model", str(minilm_folder()), "--pairs",
-                                 str(pairs), "--steps", str(steps), "--batch-size", str(batch_size), "--json"],
-                                capture_output=True, text=True, timeout=3600)
-        if result.returncode == 0:
-            st = json.loads(result.stdout.strip().splitlines()[-1])["pairs_per_s"]
-        else:
-            note = f"ST worker failed: {result.stderr.strip().splitlines()[-1:]}"
-    else:
-        note = "no .venv-bench / ST worker: run `make bench-env`"
+    The trainers run in turn (ST, ours on TF, ours on JAX), for `--throughput-rounds` rounds; each row
+    reports medians and the ratio of medians. A shared machine's speed drifts by tens of percent within
+    minutes, so one run of each, minutes apart, can favour either side."""
+    import statistics
+
+    steps, batch_size = args.throughput_steps, args.batch_size
+    samples: dict[str, list[float]] = {"st": [], "tensorflow": [], "jax": []}
+    errors: dict[str, str] = {}
+    for round_number in range(args.throughput_rounds):
+        runs = {"st": lambda: st_throughput_in_subprocess(model, steps, batch_size),
+                **{backend: (lambda b=backend: ours_in_subprocess(model, steps, batch_size, b))
+                   for backend in ("tensorflow", "jax")}}
+        for name, run in runs.items():
+            result = run()
+            if "error" in result:
+                errors[name] = result["error"]
+            else:
+                samples[name].append(result["pairs_per_s"])
+            print(f"  round {round_number + 1} {name}: {result}", file=sys.stderr, flush=True)
+    st = statistics.median(samples["st"]) if samples["st"] else None
     rows = []
     for backend in ("tensorflow", "jax"):
-        ours = ours_in_subprocess(model, steps, batch_size, backend)
+        ours = statistics.median(samples[backend]) if samples[backend] else None
         row = {"task": f"pair training throughput ({backend})", "model": model, "metric": "pairs/s (ST fit vs ours)",
-               "base": st, "tuned": ours.get("pairs_per_s"), "target": "ratio >= 1.0", "met": None,
-               "minutes": None, "steps": steps, "batch_size": batch_size}
-        if "error" in ours:
-            row["note"] = f"ours failed: {ours['error']}"
-        elif st:
-            row.update({"ratio": ours["pairs_per_s"] / st, "met": ours["pairs_per_s"] >= st})
-        if note:
-            row["note"] = note
+               "base": st, "tuned": ours, "target": "ratio >= 1.0", "met": None, "minutes": None, "steps": steps,
+               "batch_size": batch_size, "rounds": args.throughput_rounds, "st_samples": samples["st"],
+               "ours_samples": samples[backend]}
+        if st and ours:
+            row.update({"ratio": ours / st, "met": ours >= st})
+        notes = [errors[k] for k in ("st", backend) if k in errors]
+        if notes:
+            row["note"] = "; ".join(notes)
         rows.append(row)
     return rows
 
@@ -250,6 +273,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (quick runs)")
     parser.add_argument("--throughput-steps", type=int, default=100)
+    parser.add_argument("--throughput-rounds", type=int, default=3, help="throughput: ST/TF/JAX runs in turn")
     parser.add_argument("--batch-size", type=int, default=32, help="throughput: pairs per step")
     parser.add_argument("--ours-throughput", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--rehearsal", action="store_true",
