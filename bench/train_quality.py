@@ -146,7 +146,7 @@ def our_pair_throughput(model: str, steps: int, batch_size: int) -> dict:
 
     from semsim.encoders import load_encoder
     from semsim.training.callbacks import EpochSeededBatches
-    from semsim.training.objectives import CoSENTObjective, pair_inputs
+    from semsim.training.objectives import CoSENTObjective
     from semsim.training.trainer import make_optimizer
 
     keras.utils.set_random_seed(0)
@@ -157,8 +157,9 @@ def our_pair_throughput(model: str, steps: int, batch_size: int) -> dict:
     objective = CoSENTObjective()
     training_model = objective.build_model(encoder.model)
 
-    def make_batch(rows):  # as train_pairs batches them
-        return pair_inputs(encoder, [texts_a[i] for i in rows], [texts_b[i] for i in rows]), scores[rows]
+    def make_batch(rows):
+        return ({"a": encoder.preprocess([texts_a[i] for i in rows]),
+                 "b": encoder.preprocess([texts_b[i] for i in rows])}, scores[rows])
 
     batches = EpochSeededBatches(len(frame), batch_size, make_batch, seed=0, max_batches=steps)
     training_model.compile(optimizer=make_optimizer(TrainConfig(batch_size=batch_size), steps), loss=objective.loss)

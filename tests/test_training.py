@@ -92,26 +92,6 @@ def test_one_step_lowers_the_loss(tiny_bert_dir, objective):
     assert loss_value() < before
 
 
-@pytest.mark.parametrize("mode", ["cosine", "matrix"])
-def test_pairs_in_one_encoder_batch_match_two_batches(tiny_bert_dir, mode):
-    """pair_inputs pads both sides together and encodes them at once; the head's output is unchanged."""
-    from semsim.training.objectives import PairHead, pair_inputs
-
-    encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
-    head = PairHead(encoder.model, mode=mode)
-    pairs = make_pairs(8)
-    # different lengths on the two sides, so joint padding differs from each side's own
-    texts_a = [f"{t} data scientist engineer" for t in pairs["text_a"]]
-    texts_b = pairs["text_b"].tolist()
-    separate = head({"a": encoder.preprocess(texts_a), "b": encoder.preprocess(texts_b)}, training=False)
-    joint = head(pair_inputs(encoder, texts_a, texts_b), training=False)
-    assert tuple(joint.shape) == tuple(separate.shape)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(joint), keras.ops.convert_to_numpy(separate),
-                               rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="3 first texts but 2 second texts"):
-        pair_inputs(encoder, ["a", "b", "c"], ["a", "b"])
-
-
 # -- a full pair-training run, shared by several assertions ----------------------------------------
 @pytest.fixture(scope="module")
 def trained_pairs(tiny_bert_dir, tmp_path_factory):

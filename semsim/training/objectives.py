@@ -25,29 +25,11 @@ class PairHead(keras.Model):
         self.scale = scale
 
     def call(self, inputs, training=False):
-        if "pair" in inputs:  # both sides in one batch (see pair_inputs): a's rows, then b's
-            both = self.encoder_model(inputs["pair"], training=training)
-            half = ops.shape(both)[0] // 2
-            a, b = both[:half], both[half:]
-        else:
-            a = self.encoder_model(inputs["a"], training=training)
-            b = self.encoder_model(inputs["b"], training=training)
+        a = self.encoder_model(inputs["a"], training=training)
+        b = self.encoder_model(inputs["b"], training=training)
         if self.mode == "matrix":
             return self.scale * ops.matmul(a, ops.transpose(b))
         return ops.sum(a * b, axis=-1)
-
-
-def pair_inputs(encoder: Any, texts_a: list[str], texts_b: list[str]) -> dict[str, Any]:
-    """A batch of pairs as one encoder batch, a's texts then b's, padded together.
-
-    Why: one encoder pass per step instead of two. The shared weights' gradients then come out of one
-    backward pass rather than being summed from two, each matmul is twice as tall, and the step has
-    half as many ops; with MiniLM on CPU the step got about 10% faster. Both sides of a pair are of
-    similar length, so padding them together wastes little.
-    """
-    if len(texts_a) != len(texts_b):
-        raise ValueError(f"{len(texts_a)} first texts but {len(texts_b)} second texts")
-    return {"pair": encoder.preprocess(list(texts_a) + list(texts_b))}
 
 
 class Objective:

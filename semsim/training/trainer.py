@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from semsim.training.card import write_model_card
-from semsim.training.objectives import ClassificationObjective, Objective, make_objective, pair_inputs
+from semsim.training.objectives import ClassificationObjective, Objective, make_objective
 
 LOG_FILE = "train_log.jsonl"
 CANCEL_FILE = "CANCEL"
@@ -278,7 +278,9 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
     targets = chosen.targets(scale(train["score"]) if "score" in train.columns else np.zeros(len(train)))
 
     def make_batch(rows: np.ndarray):
-        return pair_inputs(encoder, [texts_a[i] for i in rows], [texts_b[i] for i in rows]), targets[rows]
+        inputs = {"a": encoder.preprocess([texts_a[i] for i in rows]),
+                  "b": encoder.preprocess([texts_b[i] for i in rows])}
+        return inputs, targets[rows]
 
     groups = train["group"].astype(str).to_numpy() if "group" in train.columns else None
     batches = EpochSeededBatches(len(train), config.batch_size, make_batch, seed=config.seed,
