@@ -76,7 +76,7 @@ with tab_start:
         task = "pairs" if task_label.startswith("Pairs") else "sentiment"
         upload = None
         score_range = (0.0, 1.0)
-        rehearsal, merge_alpha = False, 1.0
+        rehearsal, merge_alpha, head_warmup = False, 1.0, 0
         if task == "pairs":
             dataset = st.radio("Data", ["job-title-pairs", "sts-b", "upload"], horizontal=True, key="train.pairs_data",
                                format_func={**runs.PAIR_DATASETS, "upload": "Upload a CSV"}.get)
@@ -103,6 +103,11 @@ with tab_start:
             objective = "cosent"
             mode = st.radio("Mode", ["full", "frozen"], key="train.mode", horizontal=True,
                             format_func={"full": "fine-tune the encoder too", "frozen": "frozen encoder, train the head"}.get)
+            head_warmup = st.number_input("Head warm-up epochs (LP-FT)", 0, 50, 0, key="train.head_warmup",
+                                          disabled=mode != "full",
+                                          help="Full mode: first fit the new head alone on frozen vectors, then "
+                                               "fine-tune everything. Helps encoders whose head learns slowly at "
+                                               "the encoder's small learning rate.")
             if dataset == "upload":
                 upload = widgets.uploaded_csv("Labelled CSV: columns text and label", key="train.upload.labelled")
     with right:
@@ -140,7 +145,8 @@ with tab_start:
             validation_rows=int(validation_rows) if validation_rows else None,
             full_evaluation=bool(full_eval) and dataset != "upload", overwrite=overwrite,
             upload_name=upload[0] if upload else None, upload_bytes=upload[1] if upload else None,
-            score_range=score_range, rehearsal=bool(rehearsal), merge_alpha=float(merge_alpha))
+            score_range=score_range, rehearsal=bool(rehearsal), merge_alpha=float(merge_alpha),
+            head_warmup_epochs=int(head_warmup))
     prepared = None
     if request is not None and (dataset != "upload" or upload is not None):
         from semsim.data import DatasetError

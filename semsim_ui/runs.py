@@ -68,6 +68,7 @@ class TrainRequest:
     score_range: tuple[float, float] = (0.0, 1.0)  # of an uploaded pairs file
     rehearsal: bool = False  # pairs: STS-B train in batches of its own, against forgetting
     merge_alpha: float = 1.0  # pairs: WiSE-FT, keep base + alpha * (tuned - base)
+    head_warmup_epochs: int = 0  # sentiment, full mode: LP-FT, fit the new head alone first
 
     @property
     def out(self) -> Path:
@@ -219,7 +220,8 @@ def _check_sizes(request: TrainRequest, train: pd.DataFrame, validation: pd.Data
     config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size,
                          learning_rate=request.learning_rate, warmup_ratio=request.warmup_ratio,
                          patience=request.patience, max_steps_per_epoch=request.max_steps_per_epoch,
-                         merge_alpha=request.merge_alpha if request.task == "pairs" else 1.0)
+                         merge_alpha=request.merge_alpha if request.task == "pairs" else 1.0,
+                         head_warmup_epochs=request.head_warmup_epochs if _lp_ft(request) else 0)
     try:
         config.check()
     except TrainingError as exc:
@@ -230,6 +232,11 @@ def _check_sizes(request: TrainRequest, train: pd.DataFrame, validation: pd.Data
                        f"{request.batch_size}; lower the batch size or add rows")
     if validation is not None and len(validation) < 2:
         raise RunError("the validation data has fewer than 2 rows")
+
+
+def _lp_ft(request: TrainRequest) -> bool:
+    """Head warm-up applies to full fine-tuning of a classifier only (a frozen run trains just the head)."""
+    return request.task == "sentiment" and request.mode == "full" and request.head_warmup_epochs > 0
 
 
 def cli_arguments(request: TrainRequest) -> list[str]:
@@ -243,6 +250,8 @@ def cli_arguments(request: TrainRequest) -> list[str]:
             args += ["--rehearsal-data", "sts-b"]
         if request.merge_alpha != 1.0:
             args += ["--merge-alpha", repr(float(request.merge_alpha))]
+    if _lp_ft(request):
+        args += ["--head-warmup-epochs", str(request.head_warmup_epochs)]
     if request.overwrite:
         args.append("--overwrite")
     return args

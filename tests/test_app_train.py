@@ -57,6 +57,17 @@ def test_too_few_rows_for_a_batch_is_refused(app_env):
     assert "fewer than one batch of 32" in error
 
 
+def test_head_warmup_is_offered_for_full_fine_tuning_only(app_env):
+    at = app_env.app(PAGE).run()
+    app_env.ok(at)
+    assert not [n for n in at.number_input if n.key == "train.head_warmup"]  # pairs: no head to warm up
+    at.radio(key="train.task").set_value(at.radio(key="train.task").options[1]).run()
+    app_env.ok(at)
+    assert not at.number_input(key="train.head_warmup").disabled
+    at.radio(key="train.mode").set_value("frozen").run()
+    assert at.number_input(key="train.head_warmup").disabled
+
+
 def test_load_existing_folders(app_env, tmp_path):
     app_env.install(models=("tiny-tuned", "tiny-frozen"))
     at = app_env.app(PAGE).run()

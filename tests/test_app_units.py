@@ -84,3 +84,17 @@ def test_run_status_from_disk(tmp_path, monkeypatch):
     (out / "model_card.json").write_text(json.dumps({"training": {"cancelled": False}}))
     assert runs.status(run) == "finished"
     assert runs.log_path(run) == out / "train_log.jsonl"
+
+
+def test_head_warmup_reaches_the_command_only_for_full_classifier_runs():
+    import dataclasses
+
+    from semsim_ui import runs
+
+    full = runs.TrainRequest(task="sentiment", base="minilm", name="m", dataset="rotten-tomatoes", mode="full",
+                             head_warmup_epochs=3)
+    command = " ".join(runs.cli_arguments(full))
+    assert "--head-warmup-epochs 3" in command
+    # a frozen run trains only the head, and pair training has no head to warm up
+    for other in (dataclasses.replace(full, mode="frozen"), dataclasses.replace(full, task="pairs")):
+        assert "--head-warmup-epochs" not in " ".join(runs.cli_arguments(other))
