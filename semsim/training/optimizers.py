@@ -40,9 +40,11 @@ class FusedAdamW(keras.optimizers.AdamW):
         return super().apply(grads, trainable_variables)
 
     def _clip_by_norm(self, values: Any, axes: Any = None) -> Any:
+        if not self._fused() or axes is not None:  # checks the backend before TensorFlow is imported
+            return super()._clip_by_norm(values, axes)
         import tensorflow as tf
 
-        if not self._fused() or axes is not None or isinstance(values, tf.IndexedSlices):
+        if isinstance(values, tf.IndexedSlices):
             return super()._clip_by_norm(values, axes)
         # tf.clip_by_norm makes four passes (square, sum, multiply, divide); a dot product of the
         # flattened tensor with itself reads it once, and one multiply applies the scale.
