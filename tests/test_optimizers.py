@@ -66,3 +66,23 @@ def test_fused_adamw_round_trips_its_config():
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert isinstance(restored, FusedAdamW)
     assert restored.weight_decay == pytest.approx(0.02)
+
+
+def test_mixed_bfloat16_step_updates_float32_weights():
+    """The mixed-precision policy a GPU run uses: bf16 gradients meet float32 weights in the fused step."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = tiny_model()
+        start = model.get_weights()
+        optimizer = FusedAdamW(learning_rate=1e-2, weight_decay=0.1, clipnorm=0.05)
+        ids = np.random.default_rng(0).integers(0, 10, size=(8, 4)).astype("int32")
+        with tf.GradientTape() as tape:
+            output = model(ids)
+            loss = tf.reduce_mean(tf.square(tf.cast(output, "float32")))
+        assert output.dtype == tf.bfloat16
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        for before, after, variable in zip(start, model.get_weights(), model.trainable_variables, strict=True):
+            assert variable.dtype == "float32"
+            assert not np.allclose(before, after)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -59,12 +59,13 @@ class FusedAdamW(keras.optimizers.AdamW):
         import tensorflow as tf
 
         # w -= (lr * wd) * w as one kernel, without the temporary that variable * wd * lr allocates.
+        # The schedule is evaluated once per step, not once per variable.
+        rate = tf.cast(self.learning_rate, "float32") * tf.cast(self.weight_decay, "float32")
         for variable in variables:
             if self._use_weight_decay(variable):
                 value = variable.value if isinstance(variable, keras.Variable) else variable
-                rate = tf.cast(self.learning_rate, value.dtype) * tf.cast(self.weight_decay, value.dtype)
-                tf.raw_ops.ResourceApplyGradientDescent(var=value.handle, alpha=rate, delta=value.read_value(),
-                                                        use_locking=False)
+                tf.raw_ops.ResourceApplyGradientDescent(var=value.handle, alpha=tf.cast(rate, value.dtype),
+                                                        delta=value.read_value(), use_locking=False)
         return None
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
