@@ -187,19 +187,13 @@ def ours_in_subprocess(model: str, steps: int, batch_size: int, backend: str) ->
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def st_throughput_in_subprocess(model: str, steps: int, batch_size: int) -> dict:
-    """sentence-transformers' fit in .venv-bench, in a fresh process: {"pairs_per_s": ...} or {"error": ...}."""
-    worker = ROOT / "bench" / "_st_fit_worker.py"
-    if not (BENCH_PYTHON.exists() and worker.exists()):
-        return {"error": "no .venv-bench / ST worker: run `make bench-env`"}
-    if model != "minilm":
-        return {"error": "the sentence-transformers reference exists for minilm only"}
+def st_throughput_in_subprocess(pairs: Path, steps: int, batch_size: int) -> dict:
+    """sentence-transformers' fit on minilm in .venv-bench, in a fresh process: {"pairs_per_s": ...}."""
     from semsim.encoders.bert import minilm_folder
 
-    pairs = RUNS / "throughput_pairs.csv"
-    data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
-    result = subprocess.run([str(BENCH_PYTHON), str(worker), "--model", str(minilm_folder()), "--pairs", str(pairs),
-                             "--steps", str(steps), "--batch-size", str(batch_size), "--json"],
+    result = subprocess.run([str(BENCH_PYTHON), str(ROOT / "bench" / "_st_fit_worker.py"), "--model",
+                             str(minilm_folder()), "--pairs", str(pairs), "--steps", str(steps),
+                             "--batch-size", str(batch_size), "--json"],
                             capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
         return {"error": f"ST worker failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"}
@@ -216,26 +210,30 @@ def task_throughput(model: str, args: argparse.Namespace) -> list[dict]:
     import statistics
 
     steps, batch_size = args.throughput_steps, args.batch_size
-    samples: dict[str, list[float]] = {"st": [], "tensorflow": [], "jax": []}
     errors: dict[str, str] = {}
+    if not (BENCH_PYTHON.exists() and (ROOT / "bench" / "_st_fit_worker.py").exists()):
+        errors["st"] = "no .venv-bench / ST worker: run `make bench-env`"
+    elif model != "minilm":
+        errors["st"] = "the sentence-transformers reference exists for minilm only"
+    samples: dict[str, list[float]] = {name: [] for name in ("st", "tensorflow", "jax") if name not in errors}
+    pairs = RUNS / "throughput_pairs.csv"
+    data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
     for round_number in range(args.throughput_rounds):
-        runs = {"st": lambda: st_throughput_in_subprocess(model, steps, batch_size),
-                **{backend: (lambda b=backend: ours_in_subprocess(model, steps, batch_size, b))
-                   for backend in ("tensorflow", "jax")}}
-        for name, run in runs.items():
-            result = run()
+        for name in samples:
+            result = (st_throughput_in_subprocess(pairs, steps, batch_size) if name == "st"
+                      else ours_in_subprocess(model, steps, batch_size, name))
             if "error" in result:
                 errors[name] = result["error"]
             else:
                 samples[name].append(result["pairs_per_s"])
             print(f"  round {round_number + 1} {name}: {result}", file=sys.stderr, flush=True)
-    st = statistics.median(samples["st"]) if samples["st"] else None
+    st = statistics.median(samples["st"]) if samples.get("st") else None
     rows = []
     for backend in ("tensorflow", "jax"):
         ours = statistics.median(samples[backend]) if samples[backend] else None
         row = {"task": f"pair training throughput ({backend})", "model": model, "metric": "pairs/s (ST fit vs ours)",
                "base": st, "tuned": ours, "target": "ratio >= 1.0", "met": None, "minutes": None, "steps": steps,
-               "batch_size": batch_size, "rounds": args.throughput_rounds, "st_samples": samples["st"],
+               "batch_size": batch_size, "rounds": args.throughput_rounds, "st_samples": samples.get("st", []),
                "ours_samples": samples[backend]}
         if st and ours:
             row.update({"ratio": ours / st, "met": ours >= st})
