@@ -86,3 +86,12 @@ def test_mixed_bfloat16_step_updates_float32_weights():
             assert not np.allclose(before, after)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_clipping_scales_only_tensors_over_the_limit():
+    """Per-tensor clipping, eagerly and in a graph: a norm of 5 becomes 1, a norm of 0.5 is left as is."""
+    optimizer = FusedAdamW(learning_rate=1e-3, clipnorm=1.0)
+    small, large = tf.constant([[0.3], [0.4]]), tf.constant([[3.0], [4.0]])
+    for clip in (optimizer._clip_by_norm, tf.function(optimizer._clip_by_norm)):
+        np.testing.assert_allclose(clip(small), [[0.3], [0.4]], rtol=1e-6)
+        np.testing.assert_allclose(clip(large), [[0.6], [0.8]], rtol=1e-6)

@@ -46,26 +46,26 @@ class FusedAdamW(keras.optimizers.AdamW):
 
         if isinstance(values, tf.IndexedSlices):
             return super()._clip_by_norm(values, axes)
-        # tf.clip_by_norm makes four passes (square, sum, multiply, divide); a dot product of the
-        # flattened tensor with itself reads it once, and one multiply applies the scale.
-        flat = tf.reshape(values, [-1])
-        norm = tf.sqrt(tf.tensordot(flat, flat, 1))
+        # tf.clip_by_norm makes four passes (square, sum, multiply, divide). L2Loss (sum of squares / 2)
+        # reads the tensor once, several times faster on CPU than a dot product of the flattened tensor
+        # with itself. Most tensors are under the limit in most steps; for them the scale is exactly 1
+        # and the multiply, a pass that writes a copy, is skipped.
+        norm = tf.sqrt(2.0 * tf.nn.l2_loss(values))
         clipnorm = tf.cast(self.clipnorm, values.dtype)
-        return values * (clipnorm / tf.maximum(norm, clipnorm))
+        return tf.cond(norm > clipnorm, lambda: values * (clipnorm / norm), lambda: values)
 
     def _apply_weight_decay(self, variables: Any) -> None:
         if self.weight_decay is None or not self._fused():
             return super()._apply_weight_decay(variables)
         import tensorflow as tf
 
-        # w -= (lr * wd) * w as one kernel, without the temporary that variable * wd * lr allocates.
-        # The schedule is evaluated once per step, not once per variable.
-        rate = tf.cast(self.learning_rate, "float32") * tf.cast(self.weight_decay, "float32")
+        # w *= 1 - lr * wd, as PyTorch's AdamW writes it: one multiply and one write per tensor, faster
+        # here than Keras' w - w * wd * lr (two temporaries). The schedule is evaluated once per step,
+        # not once per variable.
+        keep = 1.0 - tf.cast(self.learning_rate, "float32") * tf.cast(self.weight_decay, "float32")
         for variable in variables:
             if self._use_weight_decay(variable):
-                value = variable.value if isinstance(variable, keras.Variable) else variable
-                tf.raw_ops.ResourceApplyGradientDescent(var=value.handle, alpha=tf.cast(rate, value.dtype),
-                                                        delta=value.read_value(), use_locking=False)
+                variable.assign(variable * tf.cast(keep, variable.dtype))
         return None
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
