@@ -30,14 +30,26 @@ class FusedAdamW(keras.optimizers.AdamW):
 
     def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
         if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
             # An embedding's gradient arrives as IndexedSlices, one row per token occurrence. Summing
             # repeated tokens first gives the dense gradient PyTorch's AdamW sees, for the clipping norm
             # and the second moment alike; Keras' own step would square each occurrence
             # (g1^2 + g2^2, not (g1 + g2)^2). Every row then moves, as in dense Adam.
-            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            grads = [self._merge_repeated_rows(g) for g in grads]
         return super().apply(grads, trainable_variables)
+
+    def _merge_repeated_rows(self, gradient: Any) -> Any:
+        """IndexedSlices with one row per distinct index (the dense gradient's non-zero rows); dense
+        outside the fused path. Kept sparse, the rows are clipped before the one dense copy is made in
+        update_step: for a 30k-token vocabulary that is a few hundred rows instead of 11.7M numbers."""
+        import tensorflow as tf
+
+        if not isinstance(gradient, tf.IndexedSlices):
+            return gradient
+        if not self._fused():
+            return tf.convert_to_tensor(gradient)
+        rows, position = tf.unique(gradient.indices)
+        values = tf.math.unsorted_segment_sum(gradient.values, position, tf.size(rows))
+        return tf.IndexedSlices(values, rows, gradient.dense_shape)
 
     def _clip_by_norm(self, values: Any, axes: Any = None) -> Any:
         if not self._fused() or axes is not None:  # checks the backend before TensorFlow is imported
@@ -45,7 +57,8 @@ class FusedAdamW(keras.optimizers.AdamW):
         import tensorflow as tf
 
         if isinstance(values, tf.IndexedSlices):
-            return super()._clip_by_norm(values, axes)
+            # apply() merged repeated rows, so the norm of these rows is the dense gradient's norm.
+            return tf.IndexedSlices(self._clip_by_norm(values.values), values.indices, values.dense_shape)
         # tf.clip_by_norm makes four passes (square, sum, multiply, divide). L2Loss (sum of squares / 2)
         # reads the tensor once, several times faster on CPU than a dot product of the flattened tensor
         # with itself. Most tensors are under the limit in most steps; for them the scale is exactly 1
@@ -74,7 +87,7 @@ class FusedAdamW(keras.optimizers.AdamW):
         import tensorflow as tf
 
         dtype = variable.dtype
-        gradient = tf.cast(gradient, dtype)
+        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)  # merged IndexedSlices become dense here
         step = tf.cast(self.iterations + 1, dtype)
         index = self._get_variable_index(variable)
         return tf.raw_ops.ResourceApplyAdam(
