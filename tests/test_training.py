@@ -367,3 +367,24 @@ def test_head_warmup_fits_the_head_before_full_fine_tuning(tiny_bert_dir, tmp_pa
     assert any(not np.allclose(a, b) for a, b in zip(base_weights, _encoder_weights(tmp_path / "lpft"), strict=True))
     with pytest.raises(TrainingError, match="warm-up epochs"):
         train_classifier(base, make_reviews(64), tmp_path / "bad", config=TrainConfig(head_warmup_epochs=-1))
+
+
+def test_mixed_precision_run_trains_saves_and_restores_the_policy(tiny_bert_dir, tmp_path):
+    """--mixed-precision on, the policy a GPU run gets: training moves the weights, the card says so, the
+    saved model encodes float32 vectors identically after a reload, and the caller's policy comes back."""
+    from dataclasses import replace
+
+    base = f"keras-hub:{tiny_bert_dir}"
+    card = train_pairs(base, make_pairs(64), tmp_path / "mixed", validation=make_pairs(32, seed=1),
+                       config=replace(FAST, epochs=1, mixed_precision="on"), evaluate_sts=False)
+    assert card["training"]["mixed_precision"] is True
+    assert keras.mixed_precision.global_policy().name == "float32"
+    texts = ["data scientist", "nurse", "chef"]
+    tuned = load_encoder(str(tmp_path / "mixed"), cache=False)
+    # The saved config says mixed_bfloat16; the loader builds a float32 model for encoding all the same.
+    assert {layer.dtype_policy.name for layer in tuned.model._flatten_layers()} == {"float32"}
+    vectors = tuned.encode(texts)
+    assert vectors.dtype == np.float32 and np.all(np.isfinite(vectors))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(vectors, load_encoder(base, cache=False).encode(texts), atol=1e-3)
+    np.testing.assert_array_equal(vectors, load_encoder(str(tmp_path / "mixed"), cache=False).encode(texts))

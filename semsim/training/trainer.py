@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import sys
 import time
@@ -153,6 +154,23 @@ def configure_runtime(config: TrainConfig) -> dict[str, Any]:
     return {**device, "mixed_precision": mixed, "keras_version": keras.__version__}
 
 
+def keeps_precision_policy(train: Callable[..., Any]) -> Callable[..., Any]:
+    """Put Keras' global precision policy back after a training run, which sets it (configure_runtime).
+
+    Why: the policy is process-wide. Left at mixed_bfloat16 after a GPU run, every model the caller builds
+    next (an encoder loaded for search in the same process, say) would compute in bfloat16."""
+    @functools.wraps(train)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import keras
+
+        policy = keras.mixed_precision.global_policy()
+        try:
+            return train(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+    return wrapper
+
+
 def make_optimizer(config: TrainConfig, total_steps: int, learning_rate: float | None = None) -> Any:
     from semsim.training.callbacks import WarmupLinearDecay
     from semsim.training.optimizers import FusedAdamW
@@ -216,6 +234,7 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
 
 
 # -- pair training ------------------------------------------------------------------------------
+@keeps_precision_policy
 def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: str = "cosent",
                 validation: pd.DataFrame | None = None, test: pd.DataFrame | None = None,
                 score_range: tuple[float, float] = (0.0, 1.0), config: TrainConfig | None = None,
@@ -363,6 +382,7 @@ class _PairRetrievalEvaluator:
 
 
 # -- classification -----------------------------------------------------------------------------
+@keeps_precision_policy
 def train_classifier(base: str, train: pd.DataFrame, out: str | Path, *, mode: str = "full",
                      validation: pd.DataFrame | None = None, test: pd.DataFrame | None = None,
                      config: TrainConfig | None = None, dataset_name: str = "labelled",
