@@ -237,6 +237,11 @@ def task_throughput(model: str, args: argparse.Namespace) -> list[dict]:
                "ours_samples": samples[backend]}
         if st and ours:
             row.update({"ratio": ours / st, "met": ours >= st})
+        if st and ours and len(samples[backend]) == len(samples["st"]):
+            # Each round runs ST and ours a minute apart; their ratio cancels slower drift.
+            paired = [o / s for o, s in zip(samples[backend], samples["st"], strict=True)]
+            row.update({"round_ratios": paired, "median_round_ratio": statistics.median(paired),
+                        "rounds_won": sum(r > 1 for r in paired)})
         notes = [errors[k] for k in ("st", backend) if k in errors]
         if notes:
             row["note"] = "; ".join(notes)
