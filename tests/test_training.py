@@ -135,7 +135,37 @@ def test_progress_log_has_the_events_the_app_follows(trained_pairs):
     assert [e["epoch"] for e in epochs] == [1, 2] and all("val_spearman" in e for e in epochs)
     steps = [e for e in events if e["event"] == "step"]
     assert steps and all({"loss", "examples_per_s", "eta_s", "learning_rate"} <= set(e) for e in steps)
-    assert (out / "tensorboard").is_dir()
+    assert "epoch_loss" in _scalars(out / "tensorboard" / "train")
+    assert [step for step, _ in _scalars(out / "tensorboard" / "validation")["epoch_spearman"]] == [0, 1]
+
+
+def _scalars(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    # Scalars written the TF2 way are tensor summaries, as tf.summary.scalar writes them.
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [(e.step, round(float(make_ndarray(e.tensor_proto)), 4)) for e in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}
+
+
+def test_tensorboard_without_tensorflow_writes_epoch_scalars(tmp_path, monkeypatch):
+    """A JAX-only install has no tf.summary: the fallback writes the same runs and tags with tensorboard."""
+    import importlib.util
+
+    from semsim.training import callbacks
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    callback = callbacks.tensorboard_callback(tmp_path)
+    assert isinstance(callback, callbacks.EpochScalars)
+    for epoch, (loss, spearman) in enumerate([(0.5, 0.25), (0.375, 0.75)]):
+        callback.on_epoch_end(epoch, {"loss": loss, "val_spearman": spearman, "note": "skipped"})
+    callback.on_train_end()
+    assert _scalars(tmp_path / "train") == {"epoch_loss": [(0, 0.5), (1, 0.375)]}
+    assert _scalars(tmp_path / "validation") == {"epoch_spearman": [(0, 0.25), (1, 0.75)]}
 
 
 # -- classifier: frozen leaves the encoder alone, full changes it ----------------------------------

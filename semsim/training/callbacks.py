@@ -209,6 +209,49 @@ class CancelOnFile(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochScalars(keras.callbacks.Callback):
+    """Epoch-level TensorBoard scalars written with the tensorboard package alone, no TensorFlow.
+
+    Why: Keras' TensorBoard callback writes through tf.summary, so a JAX-only install (a GPU box
+    without TensorFlow) would fail at the first epoch. Same layout as Keras': `train/` and
+    `validation/` runs with `epoch_<name>` tags, val_ logs going to `validation/` without the prefix."""
+
+    def __init__(self, log_dir: str | Path):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self._writers: dict[str, Any] = {}
+
+    def _writer(self, run: str) -> Any:
+        if run not in self._writers:
+            from tensorboard.summary import Writer
+
+            self._writers[run] = Writer(str(self.log_dir / run))
+        return self._writers[run]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            if not isinstance(value, int | float):
+                continue
+            run, tag = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
+            self._writer(run).add_scalar(f"epoch_{tag}", float(value), step=epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.Callback:
+    """Keras' TensorBoard callback where TensorFlow is installed, else EpochScalars."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")
+    return EpochScalars(log_dir)
+
+
 @keras.saving.register_keras_serializable(package="semsim")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""

@@ -186,7 +186,8 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
     """compile + fit with the shared callbacks; returns what happened, for the model card."""
     import keras
 
-    from semsim.training.callbacks import CancelOnFile, JsonlProgress, SetEpoch, ValidationMetric
+    from semsim.training.callbacks import (CancelOnFile, JsonlProgress, SetEpoch, ValidationMetric,
+                                           tensorboard_callback)
 
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * config.epochs
@@ -215,7 +216,7 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
     early = keras.callbacks.EarlyStopping(monitor=monitor(), mode="max", patience=config.patience,
                                           restore_best_weights=True, verbose=0)
     callbacks = [SetEpoch(batches), validation, early, progress, cancel,
-                 keras.callbacks.TensorBoard(log_dir=str(work / "tensorboard"), update_freq="epoch"),
+                 tensorboard_callback(work / "tensorboard"),
                  keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
     started = time.time()
     # shuffle=False: EpochSeededBatches already draws each epoch's order from (seed, epoch).
