@@ -93,7 +93,7 @@ class EpochSeededBatches(keras.utils.PyDataset):
 
         def batch(index: Any) -> Any:
             values = tf.numpy_function(fetch, [index], [spec.dtype for spec in specs], stateful=True)
-            values = [tf.ensure_shape(value, [None] * spec.shape.rank) for value, spec in zip(values, specs)]
+            values = [tf.ensure_shape(value, [None] * spec.shape.rank) for value, spec in zip(values, specs, strict=True)]
             return tf.nest.pack_sequence_as(structure, values)
 
         return tf.data.Dataset.range(len(self)).map(batch).prefetch(2)

@@ -186,8 +186,13 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainConfig,
     """compile + fit with the shared callbacks; returns what happened, for the model card."""
     import keras
 
-    from semsim.training.callbacks import (CancelOnFile, JsonlProgress, SetEpoch, ValidationMetric,
-                                           tensorboard_callback)
+    from semsim.training.callbacks import (
+        CancelOnFile,
+        JsonlProgress,
+        SetEpoch,
+        ValidationMetric,
+        tensorboard_callback,
+    )
 
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * config.epochs
