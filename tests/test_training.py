@@ -92,6 +92,29 @@ def test_one_step_lowers_the_loss(tiny_bert_dir, objective):
     assert loss_value() < before
 
 
+@pytest.mark.parametrize("mode", ["cosine", "matrix"])
+def test_joint_pair_batches_embed_both_sides_as_two_passes_do(tiny_bert_dir, mode):
+    """One pass over a and b padded together gives what two separate passes give."""
+    from semsim.training.objectives import PairHead
+    from semsim.training.trainer import pair_batch_inputs
+
+    encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
+    texts_a = ["nurse", "chief data scientist at a large retail bank", "chef"]
+    texts_b = ["registered nurse", "analyst", "head chef in a busy restaurant kitchen"]
+    joint = pair_batch_inputs(encoder, texts_a, texts_b, joint=True)
+    apart = pair_batch_inputs(encoder, texts_a, texts_b, joint=False)
+    length = joint["a"]["token_ids"].shape[1]
+    assert joint["b"]["token_ids"].shape[1] == length and len(joint["a"]["token_ids"]) == 3
+    assert apart["a"]["token_ids"].shape[1] != apart["b"]["token_ids"].shape[1]  # the case that needs it
+    for side in ("a", "b"):  # the same tokens, only padded further
+        short = apart[side]["token_ids"].shape[1]
+        np.testing.assert_array_equal(joint[side]["token_ids"][:, :short], apart[side]["token_ids"])
+        assert not joint[side]["padding_mask"][:, short:].any()
+    one_pass = PairHead(encoder.model, mode=mode, joint=True)(joint, training=False)
+    two_passes = PairHead(encoder.model, mode=mode)(apart, training=False)
+    np.testing.assert_allclose(np.asarray(one_pass), np.asarray(two_passes), atol=1e-5)
+
+
 # -- a full pair-training run, shared by several assertions ----------------------------------------
 @pytest.fixture(scope="module")
 def trained_pairs(tiny_bert_dir, tmp_path_factory):

@@ -171,6 +171,28 @@ def keeps_precision_policy(train: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def joint_pair_batches() -> bool:
+    """Whether pair batches pad both sides to one length and embed them in one pass (PairHead joint).
+
+    JAX compiles one program per input shape. Padded apart, the two sides of the job-title + STS-B
+    rehearsal batches come in 22 (length a, length b) combinations, each a compile of the whole train
+    step; padded together, 9. TensorFlow's graph takes any length, and there padding a short side up
+    to the long one would be wasted compute, so each side keeps its own length."""
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
+def pair_batch_inputs(encoder: Any, texts_a: list[str], texts_b: list[str], joint: bool) -> dict[str, Any]:
+    """{"a": ..., "b": ...} model inputs for a batch of pairs; `joint`: both padded to one length."""
+    if not joint:
+        return {"a": encoder.preprocess(texts_a), "b": encoder.preprocess(texts_b)}
+    both = encoder.preprocess(texts_a + texts_b)
+    n = len(texts_a)
+    return {"a": {name: value[:n] for name, value in both.items()},
+            "b": {name: value[n:] for name, value in both.items()}}
+
+
 def make_optimizer(config: TrainConfig, total_steps: int, learning_rate: float | None = None) -> Any:
     from semsim.training.callbacks import WarmupLinearDecay
     from semsim.training.optimizers import FusedAdamW
@@ -298,13 +320,13 @@ def train_pairs(base: str, train: pd.DataFrame, out: str | Path, *, objective: s
         evaluators["sts-b test"] = PairSimilarityEvaluator.from_frame(data.load_sts("test"), name="sts-b test")
     base_metrics = {name: evaluator(encoder) for name, evaluator in evaluators.items()}
 
-    model = chosen.build_model(encoder.model)
+    joint = joint_pair_batches()
+    model = chosen.build_model(encoder.model, joint=joint)
     texts_a, texts_b = train["text_a"].tolist(), train["text_b"].tolist()
     targets = chosen.targets(scale(train["score"]) if "score" in train.columns else np.zeros(len(train)))
 
     def make_batch(rows: np.ndarray):
-        inputs = {"a": encoder.preprocess([texts_a[i] for i in rows]),
-                  "b": encoder.preprocess([texts_b[i] for i in rows])}
+        inputs = pair_batch_inputs(encoder, [texts_a[i] for i in rows], [texts_b[i] for i in rows], joint)
         return inputs, targets[rows]
 
     groups = train["group"].astype(str).to_numpy() if "group" in train.columns else None
