@@ -21,6 +21,9 @@ def main() -> int:
     parser.add_argument("--pairs", required=True, help="CSV with text_a, text_b, score")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=1, help="above 1, only the last epoch is timed")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (mixed precision)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -38,7 +41,7 @@ def main() -> int:
     dataset = Dataset.from_dict({"sentence1": frame["text_a"].astype(str).tolist(),
                                  "sentence2": frame["text_b"].astype(str).tolist(),
                                  "score": frame["score"].astype(float).tolist()})
-    model = SentenceTransformer(args.model, device="cpu")
+    model = SentenceTransformer(args.model, device=args.device)
     times: list[float] = []
 
     class Timer(TrainerCallback):
@@ -47,16 +50,25 @@ def main() -> int:
             times.append(time.perf_counter())
 
     training_args = SentenceTransformerTrainingArguments(
-        output_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), "st_fit_bench"), num_train_epochs=1,
+        output_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), "st_fit_bench"), num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch_size, learning_rate=2e-5, warmup_ratio=0.1, report_to=[],
-        save_strategy="no", logging_strategy="no", use_cpu=True, dataloader_drop_last=True, seed=0)
+        save_strategy="no", logging_strategy="no", use_cpu=args.device == "cpu", bf16=args.bf16,
+        dataloader_drop_last=True, seed=0)
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
                                          loss=losses.CoSENTLoss(model), callbacks=[Timer()])
+    started = time.perf_counter()
     trainer.train()
-    first = min(10, len(times) // 3)  # the first steps warm up
-    steps = len(times) - 1 - first
-    result = {"pairs_per_s": args.batch_size * steps / (times[-1] - times[first]), "steps_timed": steps,
-              "torch_threads": torch.get_num_threads()}
+    # As our side times it (bench/train_quality.py, steady_pairs_per_s): one epoch leaves out the
+    # first steps; several epochs over the same data time only the last.
+    steps_per_epoch = len(times) // args.epochs
+    if args.epochs > 1:
+        timed = times[-steps_per_epoch:]
+    else:
+        timed = times[min(10, len(times) // 3):]
+    result = {"pairs_per_s": args.batch_size * (len(timed) - 1) / (timed[-1] - timed[0]),
+              "steps_timed": len(timed) - 1, "torch_threads": torch.get_num_threads(), "device": args.device,
+              "precision": "bfloat16" if args.bf16 else "float32",
+              "first_epoch_s": times[steps_per_epoch - 1] - started if args.epochs > 1 else None}
     print(json.dumps(result) if args.json else result)
     return 0
 

@@ -26,6 +26,11 @@ RUNS = ROOT / "bench" / "runs"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 
 
+def run_name(model: str) -> str:
+    """A run folder's name part for an encoder spec: a folder path gives its last part."""
+    return Path(model).name if os.sep in model else model
+
+
 def metric(card: dict, dataset: str, name: str, which: str) -> float:
     return float(card["metrics"][which][dataset][name])
 
@@ -71,7 +76,7 @@ def task_jobs(model: str, args: argparse.Namespace) -> list[dict]:
     if args.rehearsal:
         label += " + rehearsal"
     started = time.time()
-    folder = RUNS / f"jobs-{model}"
+    folder = RUNS / f"jobs-{run_name(model)}"
     card = train_pairs(model, train, folder, objective="cosent",
                        validation=data.load_bundled("job-title-pairs", "validation"),
                        test=data.load_bundled("job-title-pairs", "test"), config=config,
@@ -105,7 +110,7 @@ def task_sts(model: str, args: argparse.Namespace) -> list[dict]:
     config = TrainConfig(epochs=args.epochs or 4, batch_size=16, learning_rate=args.lr or 2e-5,
                          warmup_ratio=0.1, max_steps_per_epoch=args.max_steps, seed=42)
     started = time.time()
-    card = train_pairs(model, data.load_sts("train"), RUNS / f"sts-{model}", objective="cosent",
+    card = train_pairs(model, data.load_sts("train"), RUNS / f"sts-{run_name(model)}", objective="cosent",
                        validation=data.load_sts("dev"), score_range=(0.0, 5.0), config=config,
                        dataset_name="stsb_train.csv", overwrite=True)
     tuned = 100 * metric(card, "sts-b test", "spearman", "tuned")
@@ -128,7 +133,7 @@ def task_sentiment(model: str, args: argparse.Namespace) -> list[dict]:
                              patience=3, max_steps_per_epoch=args.max_steps if mode == "full" else None, seed=42,
                              head_warmup_epochs=args.head_warmup if mode == "full" else 0)
         started = time.time()
-        card = train_classifier(model, train, RUNS / f"sentiment-{mode}-{model}", mode=mode, validation=validation,
+        card = train_classifier(model, train, RUNS / f"sentiment-{mode}-{run_name(model)}", mode=mode, validation=validation,
                                 test=test, config=config, dataset_name="rotten_tomatoes_train.csv", overwrite=True)
         accuracy = metric(card, "test", "accuracy", "tuned")
         label = f"{mode}, head warm-up {args.head_warmup} epochs" if mode == "full" and args.head_warmup else mode
@@ -140,112 +145,157 @@ def task_sentiment(model: str, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def our_pair_throughput(model: str, steps: int, batch_size: int) -> dict:
-    """Steady wall-clock pairs/s of our CoSENT training (fit on the job-title pairs), warm-up steps excluded."""
+def steady_pairs_per_s(started: float, times: list[float], steps: int, epochs: int, batch_size: int) -> dict:
+    """Pairs/s from the wall-clock at each step's end. One epoch: the first steps (tracing, compiling,
+    warm-up) are left out. Several epochs over the same batches: only the last epoch counts, so every
+    input shape has been compiled before timing starts (JAX compiles one program per shape).
+    `first_epoch_s` (several epochs): the first epoch's wall-clock from fit's start, compiling included."""
+    if epochs > 1:
+        timed = times[-steps:]
+    else:
+        timed = times[min(10, len(times) // 3):]
+    return {"pairs_per_s": batch_size * (len(timed) - 1) / (timed[-1] - timed[0]), "steps_timed": len(timed) - 1,
+            "first_epoch_s": times[steps - 1] - started if epochs > 1 else None}
+
+
+def our_pair_throughput(model: str, steps: int, batch_size: int, epochs: int = 1,
+                        precision: str = "float32") -> dict:
+    """Steady wall-clock pairs/s of our CoSENT training (fit on the job-title pairs); see steady_pairs_per_s."""
     import keras
 
     from semsim.encoders import load_encoder
     from semsim.training.callbacks import EpochSeededBatches
     from semsim.training.objectives import CoSENTObjective
-    from semsim.training.trainer import make_optimizer
+    from semsim.training.trainer import joint_pair_batches, make_optimizer, pair_batch_inputs
 
     keras.utils.set_random_seed(0)
+    # As the trainer does (configure_runtime): bfloat16 compute, float32 weights and optimizer state.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     encoder = load_encoder(model, cache=False)
     frame = data.load_bundled("job-title-pairs", "train")
     texts_a, texts_b = frame["text_a"].tolist(), frame["text_b"].tolist()
     scores = frame["score"].to_numpy("float32")
     objective = CoSENTObjective()
-    training_model = objective.build_model(encoder.model)
+    joint = joint_pair_batches()
+    training_model = objective.build_model(encoder.model, joint=joint)
 
     def make_batch(rows):
-        return ({"a": encoder.preprocess([texts_a[i] for i in rows]),
-                 "b": encoder.preprocess([texts_b[i] for i in rows])}, scores[rows])
+        return pair_batch_inputs(encoder, [texts_a[i] for i in rows], [texts_b[i] for i in rows], joint), scores[rows]
 
     batches = EpochSeededBatches(len(frame), batch_size, make_batch, seed=0, max_batches=steps)
-    training_model.compile(optimizer=make_optimizer(TrainConfig(batch_size=batch_size), steps), loss=objective.loss)
+    training_model.compile(optimizer=make_optimizer(TrainConfig(batch_size=batch_size), steps * epochs),
+                           loss=objective.loss, jit_compile=keras.backend.backend() == "jax")
     times: list[float] = []
+    started = [0.0]
 
     class Timer(keras.callbacks.Callback):
         # Wall-clock at each step's end, as the ST worker does: batch preparation is inside the interval.
+        def on_train_begin(self, logs=None):
+            started[0] = time.perf_counter()
+
         def on_train_batch_end(self, batch, logs=None):
             times.append(time.perf_counter())
 
-    training_model.fit(batches.as_fit_input(), epochs=1, callbacks=[Timer()], verbose=0)
-    first = min(10, len(times) // 3)  # the first steps trace and compile
-    steps = len(times) - 1 - first
-    return {"pairs_per_s": batch_size * steps / (times[-1] - times[first]), "steps_timed": steps}
+    # The same batches every epoch (no SetEpoch callback here), so later epochs meet no new shape.
+    training_model.fit(batches.as_fit_input(), epochs=epochs, callbacks=[Timer()], verbose=0)
+    return {**steady_pairs_per_s(started[0], times, len(batches), epochs, batch_size), "precision": precision,
+            "policy": keras.mixed_precision.global_policy().name}
 
 
-def ours_in_subprocess(model: str, steps: int, batch_size: int, backend: str) -> dict:
+def ours_in_subprocess(model: str, args: argparse.Namespace, backend: str, precision: str) -> dict:
     """Our throughput in a fresh process: the Keras backend is fixed at import, and no threads of an
     earlier run linger to compete with the one being timed."""
     env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run([sys.executable, __file__, "--ours-throughput", model, "--throughput-steps", str(steps),
-                             "--batch-size", str(batch_size)], capture_output=True, text=True, timeout=3600, env=env)
+    result = subprocess.run([sys.executable, __file__, "--ours-throughput", model, "--throughput-steps",
+                             str(args.throughput_steps), "--throughput-epochs", str(args.throughput_epochs),
+                             "--precisions", precision, "--batch-size", str(args.batch_size)],
+                            capture_output=True, text=True, timeout=3600, env=env)
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def st_throughput_in_subprocess(pairs: Path, steps: int, batch_size: int) -> dict:
-    """sentence-transformers' fit on minilm in .venv-bench, in a fresh process: {"pairs_per_s": ...}."""
-    from semsim.encoders.bert import minilm_folder
+def st_model_folder(model: str) -> Path | None:
+    """The sentence-transformers folder of an encoder spec: the bundled minilm's, or a folder that is one."""
+    if model == "minilm":
+        from semsim.encoders.bert import minilm_folder
 
-    result = subprocess.run([str(BENCH_PYTHON), str(ROOT / "bench" / "_st_fit_worker.py"), "--model",
-                             str(minilm_folder()), "--pairs", str(pairs), "--steps", str(steps),
-                             "--batch-size", str(batch_size), "--json"],
-                            capture_output=True, text=True, timeout=3600)
+        return minilm_folder()
+    folder = Path(model)
+    return folder if (folder / "modules.json").is_file() else None
+
+
+def st_throughput_in_subprocess(model: str, pairs: Path, args: argparse.Namespace, precision: str) -> dict:
+    """sentence-transformers' fit in a fresh process (.venv-bench's Python unless --st-python): {"pairs_per_s": ...}."""
+    command = [args.st_python or str(BENCH_PYTHON), str(ROOT / "bench" / "_st_fit_worker.py"),
+               "--model", str(st_model_folder(model)), "--pairs", str(pairs), "--steps", str(args.throughput_steps),
+               "--epochs", str(args.throughput_epochs), "--batch-size", str(args.batch_size),
+               "--device", args.st_device, "--json"] + (["--bf16"] if precision == "bfloat16" else [])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
         return {"error": f"ST worker failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def task_throughput(model: str, args: argparse.Namespace) -> list[dict]:
-    """Pairs/s of our pair training (TensorFlow and JAX backends) against sentence-transformers' fit:
-    same model, CoSENT, batch size and job-title pairs, each in a fresh process on the same machine.
+    """Pairs/s of our pair training (each backend of --backends, each of --precisions) against
+    sentence-transformers' fit: same model, CoSENT, batch size and job-title pairs, same precision, each
+    in a fresh process on the same machine (--st-device cuda puts ST on the GPU).
 
-    The trainers run in turn (ST, ours on TF, ours on JAX), for `--throughput-rounds` rounds; each row
+    The trainers run in turn (ST, then ours on each backend), for `--throughput-rounds` rounds; each row
     reports medians and the ratio of medians. A shared machine's speed drifts by tens of percent within
     minutes, so one run of each, minutes apart, can favour either side."""
     import statistics
 
-    steps, batch_size = args.throughput_steps, args.batch_size
-    errors: dict[str, str] = {}
-    if not (BENCH_PYTHON.exists() and (ROOT / "bench" / "_st_fit_worker.py").exists()):
-        errors["st"] = "no .venv-bench / ST worker: run `make bench-env`"
-    elif model != "minilm":
-        errors["st"] = "the sentence-transformers reference exists for minilm only"
-    samples: dict[str, list[float]] = {name: [] for name in ("st", "tensorflow", "jax") if name not in errors}
+    backends, precisions = args.backends.split(","), args.precisions.split(",")
+    errors: dict[tuple[str, str], str] = {}
+    st_python = Path(args.st_python) if args.st_python else BENCH_PYTHON
+    for precision in precisions:
+        if not (st_python.exists() and (ROOT / "bench" / "_st_fit_worker.py").exists()):
+            errors["st", precision] = "no .venv-bench / ST worker: run `make bench-env`"
+        elif st_model_folder(model) is None:
+            errors["st", precision] = "the sentence-transformers reference needs minilm or a sentence-transformers folder"
+    trainers = [(name, precision) for precision in precisions for name in ("st", *backends)
+                if (name, precision) not in errors]
+    samples: dict[tuple[str, str], list[float]] = {trainer: [] for trainer in trainers}
+    details: dict[tuple[str, str], list[dict]] = {trainer: [] for trainer in trainers}
     pairs = RUNS / "throughput_pairs.csv"
     data.load_bundled("job-title-pairs", "train").to_csv(pairs, index=False)
     for round_number in range(args.throughput_rounds):
-        for name in samples:
-            result = (st_throughput_in_subprocess(pairs, steps, batch_size) if name == "st"
-                      else ours_in_subprocess(model, steps, batch_size, name))
+        for name, precision in trainers:
+            result = (st_throughput_in_subprocess(model, pairs, args, precision) if name == "st"
+                      else ours_in_subprocess(model, args, name, precision))
             if "error" in result:
-                errors[name] = result["error"]
+                errors[name, precision] = result["error"]
             else:
-                samples[name].append(result["pairs_per_s"])
-            print(f"  round {round_number + 1} {name}: {result}", file=sys.stderr, flush=True)
-    st = statistics.median(samples["st"]) if samples.get("st") else None
+                samples[name, precision].append(result["pairs_per_s"])
+                details[name, precision].append(result)
+            print(f"  round {round_number + 1} {name} {precision}: {result}", file=sys.stderr, flush=True)
     rows = []
-    for backend in ("tensorflow", "jax"):
-        ours = statistics.median(samples[backend]) if samples[backend] else None
-        row = {"task": f"pair training throughput ({backend})", "model": model, "metric": "pairs/s (ST fit vs ours)",
-               "base": st, "tuned": ours, "target": "ratio >= 1.0", "met": None, "minutes": None, "steps": steps,
-               "batch_size": batch_size, "rounds": args.throughput_rounds, "st_samples": samples.get("st", []),
-               "ours_samples": samples[backend]}
-        if st and ours:
-            row.update({"ratio": ours / st, "met": ours >= st})
-        if st and ours and len(samples[backend]) == len(samples["st"]):
-            # Each round runs ST and ours a minute apart; their ratio cancels slower drift.
-            paired = [o / s for o, s in zip(samples[backend], samples["st"], strict=True)]
-            row.update({"round_ratios": paired, "median_round_ratio": statistics.median(paired),
-                        "rounds_won": sum(r > 1 for r in paired)})
-        notes = [errors[k] for k in ("st", backend) if k in errors]
-        if notes:
-            row["note"] = "; ".join(notes)
-        rows.append(row)
+    for precision in precisions:
+        st_samples = samples.get(("st", precision), [])
+        st = statistics.median(st_samples) if st_samples else None
+        for backend in backends:
+            ours_samples = samples.get((backend, precision), [])
+            ours = statistics.median(ours_samples) if ours_samples else None
+            label = backend if precision == "float32" else f"{backend}, {precision}"
+            row = {"task": f"pair training throughput ({label})", "model": model, "metric": "pairs/s (ST fit vs ours)",
+                   "base": st, "tuned": ours, "target": "ratio >= 1.0", "met": None, "minutes": None,
+                   "steps": args.throughput_steps, "epochs": args.throughput_epochs, "batch_size": args.batch_size,
+                   "precision": precision, "st_device": args.st_device, "rounds": args.throughput_rounds,
+                   "st_samples": st_samples, "ours_samples": ours_samples,
+                   "st_runs": details.get(("st", precision), []), "ours_runs": details.get((backend, precision), [])}
+            if st and ours:
+                row.update({"ratio": ours / st, "met": ours >= st})
+            if st and ours and len(ours_samples) == len(st_samples):
+                # Each round runs ST and ours a minute apart; their ratio cancels slower drift.
+                paired = [o / s for o, s in zip(ours_samples, st_samples, strict=True)]
+                row.update({"round_ratios": paired, "median_round_ratio": statistics.median(paired),
+                            "rounds_won": sum(r > 1 for r in paired)})
+            notes = [errors[k] for k in (("st", precision), (backend, precision)) if k in errors]
+            if notes:
+                row["note"] = "; ".join(notes)
+            rows.append(row)
     return rows
 
 
@@ -277,6 +327,13 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (quick runs)")
     parser.add_argument("--throughput-steps", type=int, default=100)
     parser.add_argument("--throughput-rounds", type=int, default=3, help="throughput: ST/TF/JAX runs in turn")
+    parser.add_argument("--throughput-epochs", type=int, default=1,
+                        help="throughput: epochs over the same batches; above 1, only the last is timed")
+    parser.add_argument("--backends", default="tensorflow,jax", help="throughput: our Keras backends")
+    parser.add_argument("--precisions", default="float32",
+                        help="throughput: float32 and/or bfloat16 (mixed precision, on both sides)")
+    parser.add_argument("--st-device", default="cpu", help="throughput: cpu or cuda for sentence-transformers")
+    parser.add_argument("--st-python", default=None, help="throughput: the Python that has sentence-transformers")
     parser.add_argument("--batch-size", type=int, default=32, help="throughput: pairs per step")
     parser.add_argument("--ours-throughput", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--rehearsal", action="store_true",
@@ -289,7 +346,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.ours_throughput:  # the child process of task_throughput
-        print(json.dumps(our_pair_throughput(args.ours_throughput, args.throughput_steps, args.batch_size)))
+        print(json.dumps(our_pair_throughput(args.ours_throughput, args.throughput_steps, args.batch_size,
+                                             args.throughput_epochs, args.precisions)))
         return 0
     RUNS.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
