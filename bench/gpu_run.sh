@@ -4,7 +4,7 @@
 #
 # Prepared here:  .venv/bin/python bench/minilm_pack.py pack .gpu/minilm   (the float16-packed model)
 #                 wheels of keras, keras-hub (and what they or ST's fit need) in .whl/
-# Run there:      OUT=<folder> bash bench/gpu_run.sh [quick]
+# Run there:      OUT=<folder> [PARTS="throughput jobs reload" | PARTS=precision] bash bench/gpu_run.sh [quick]
 # Try it here:    SKIP_WHEELS=1 OUT=/tmp/out PY=<a Python with JAX> ST_PY=.venv-bench/bin/python ST_DEVICE=cpu \
 #                   bash bench/gpu_run.sh quick
 # Writes $OUT/env.txt, throughput_gpu.json, jobs_gpu.json, the tuned model's card and progress log,
@@ -35,8 +35,24 @@ cat "$OUT/env.txt"
 if [ "$QUICK" = quick ]; then  # a smoke run of every part, for trying the script out
   STEPS=6; ROUNDS=1; JOBS_STEPS="--max-steps 8"; LIMIT=600
 else
-  STEPS=100; ROUNDS=2; JOBS_STEPS=""; LIMIT=280
+  STEPS=100; ROUNDS=2; JOBS_STEPS=""; LIMIT=${LIMIT:-280}
 fi
+
+PARTS=${PARTS:-throughput jobs reload}
+case " $PARTS " in *" precision "*)
+  # The job-title recipe twice at once on the one GPU, bfloat16 mixed precision and float32, same seed:
+  # what mixed precision does to quality. (Sharing the GPU and CPUs, their times are upper bounds.)
+  for mp in on off; do
+    timeout $LIMIT "$PY" bench/train_quality.py --tasks jobs --rehearsal --models /tmp/minilm $JOBS_STEPS \
+      --mixed-precision $mp --out "$OUT/jobs_mixed_$mp.json" > "$OUT/jobs_mixed_$mp.log" 2>&1 &
+  done
+  wait
+  for mp in on off; do
+    tail -n 3 "$OUT/jobs_mixed_$mp.log"
+    cp bench/runs/jobs-minilm-mixed-$mp/train_log.jsonl "$OUT/train_log_mixed_$mp.jsonl" 2>/dev/null
+  done
+esac
+case " $PARTS " in *" throughput "*) ;; *) exit 0 ;; esac
 
 # 1. Throughput, ST fit on the GPU vs ours under JAX, bfloat16 mixed precision and float32; two epochs
 #    over the same batches, the second timed, so that JAX's compiles are out of the timed epoch.

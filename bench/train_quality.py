@@ -67,16 +67,17 @@ def choose_merge_alpha(model: str, tuned_folder: Path, alphas: list[float], max_
 def task_jobs(model: str, args: argparse.Namespace) -> list[dict]:
     """Domain tuning on graded ONS job-title pairs; does general similarity (STS-B) survive?"""
     config = TrainConfig(epochs=1, batch_size=32, learning_rate=args.lr or 2e-5, warmup_ratio=0.1,
-                         max_steps_per_epoch=args.max_steps, seed=42)
+                         max_steps_per_epoch=args.max_steps, seed=42, mixed_precision=args.mixed_precision)
     train = data.load_bundled("job-title-pairs", "train")
     name = "job_title_pairs_train.csv"
-    label = "job titles"
+    label = "job titles" if args.mixed_precision == "auto" else f"job titles (mixed precision {args.mixed_precision})"
     # Rehearsal against forgetting: general-domain pairs (STS-B train, 0..5) in batches of their own.
     rehearsal = data.load_sts("train") if args.rehearsal else None
     if args.rehearsal:
         label += " + rehearsal"
     started = time.time()
-    folder = RUNS / f"jobs-{run_name(model)}"
+    precision = "" if args.mixed_precision == "auto" else f"-mixed-{args.mixed_precision}"
+    folder = RUNS / f"jobs-{run_name(model)}{precision}"
     card = train_pairs(model, train, folder, objective="cosent",
                        validation=data.load_bundled("job-title-pairs", "validation"),
                        test=data.load_bundled("job-title-pairs", "test"), config=config,
@@ -341,6 +342,8 @@ def main() -> int:
     parser.add_argument("--merge", action="store_true",
                         help="jobs: also report a WiSE-FT merge with the base, alpha chosen on dev data")
     parser.add_argument("--modes", default="frozen,full", help="sentiment: which modes to run")
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"],
+                        help="jobs: bfloat16 mixed precision (auto: on a GPU)")
     parser.add_argument("--head-warmup", type=int, default=0, help="sentiment full: LP-FT head-only epochs first")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_quality.json"))
     parser.add_argument("--json", action="store_true")

@@ -40,10 +40,16 @@ def test_batches_are_padded_to_longest_text_not_a_fixed_length(tiny_bert):
 def test_padding_is_exact_on_tensorflow_and_bucketed_on_jax(monkeypatch):
     import keras
 
+    from semsim.encoders import base
+
     monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
     assert pad_to_bucket(5) == 5
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(base, "_JAX_ON_GPU", False)
     assert pad_to_bucket(5) == 8 and pad_to_bucket(9) == 16 and pad_to_bucket(300, cap=256) == 256
+    monkeypatch.setattr(base, "_JAX_ON_GPU", True)  # fewer, longer buckets: a compile costs more there
+    assert [pad_to_bucket(n) for n in (1, 32, 33, 64, 65, 200)] == [32, 32, 64, 64, 128, 256]
+    assert pad_to_bucket(300, cap=256) == 256
 
 
 def test_order_is_restored_after_length_sorting(tiny_bert):

@@ -176,7 +176,8 @@ def joint_pair_batches() -> bool:
 
     JAX compiles one program per input shape. Padded apart, the two sides of the job-title + STS-B
     rehearsal batches come in 22 (length a, length b) combinations, each a compile of the whole train
-    step; padded together, 9. TensorFlow's graph takes any length, and there padding a short side up
+    step; padded together, 9 (3 with a GPU's buckets, pad_to_bucket). TensorFlow's graph takes any
+    length, and there padding a short side up
     to the long one would be wasted compute, so each side keeps its own length."""
     import keras
 
