@@ -172,16 +172,20 @@ def keeps_precision_policy(train: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def joint_pair_batches() -> bool:
-    """Whether pair batches pad both sides to one length and embed them in one pass (PairHead joint).
+    """Whether pair batches pad both sides to one length and embed them in one pass (PairHead joint):
+    with JAX on a GPU.
 
-    JAX compiles one program per input shape. Padded apart, the two sides of the job-title + STS-B
-    rehearsal batches come in 22 (length a, length b) combinations, each a compile of the whole train
-    step; padded together, 9 (3 with a GPU's buckets, pad_to_bucket). TensorFlow's graph takes any
-    length, and there padding a short side up
-    to the long one would be wasted compute, so each side keeps its own length."""
+    Why there: JAX compiles one program per input shape, and on an H200 one compile of the MiniLM train
+    step took ~16 s while a step took ~6 ms. Padded apart, the two sides of the job-title + STS-B
+    rehearsal batches come in 22 (length a, length b) combinations; padded together to a GPU's buckets
+    (pad_to_bucket), in 3. One pass also halves the kernel launches that bound such a small step. On a
+    CPU the extra padding cost more than it saved (README: slower on both backends), so there each side
+    keeps its own length."""
     import keras
 
-    return keras.backend.backend() == "jax"
+    from semsim.encoders.base import jax_on_gpu
+
+    return keras.backend.backend() == "jax" and jax_on_gpu()
 
 
 def pair_batch_inputs(encoder: Any, texts_a: list[str], texts_b: list[str], joint: bool) -> dict[str, Any]:
