@@ -32,7 +32,7 @@ class PairHead(keras.Model):
 
     def call(self, inputs, training=False):
         if self.joint:
-            n = ops.shape(inputs["a"]["token_ids"])[0]
+            n = ops.shape(next(iter(inputs["a"].values())))[0]
             both = {name: ops.concatenate([inputs["a"][name], inputs["b"][name]], axis=0) for name in inputs["a"]}
             vectors = self.encoder_model(both, training=training)
             a, b = vectors[:n], vectors[n:]
