@@ -204,7 +204,7 @@ def _render_retrieval(result: dict[str, Any]) -> str:
 
 def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
     from semsim import data
-    from semsim.retrieval import RetrievalEvaluator
+    from semsim.evaluation import RetrievalEvaluator
 
     if bool(args.queries) != bool(args.corpus):
         raise CliError("give both --queries and --corpus, or neither (for the bundled ESCO set)")

@@ -54,7 +54,7 @@ def retrieval_set(queries: int | None, corpus: int | None) -> tuple[pd.DataFrame
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _retrieval(spec: str, stamp: float | None, queries: int | None, corpus: int | None) -> dict[str, Any]:
-    from semsim.retrieval import RetrievalEvaluator
+    from semsim.evaluation import RetrievalEvaluator
 
     query_frame, corpus_frame = retrieval_set(queries, corpus)
     return RetrievalEvaluator(query_frame, corpus_frame, name="esco-retrieval")(resources.cached_encoder(spec, stamp))

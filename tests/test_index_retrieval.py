@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from semsim.retrieval import RetrievalEvaluator, parse_relevant, retrieval_metrics
+from semsim.evaluation.retrieval import RetrievalEvaluator, parse_relevant, retrieval_metrics
 from tests.test_index_fakes import TrigramEncoder
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import semsim.indexing
-import semsim.retrieval
+import semsim.evaluation.retrieval
 from index import VectorIndexError, open_index
 from semsim.indexing import add_to_index, build_index, index_info, load_index, remove_from_index, search_index
 from tests.test_index_fakes import TrigramEncoder
@@ -149,7 +149,7 @@ def test_index_info_reads_meta_only(encoder, tmp_path):
 
 
 def test_glue_never_imports_streamlit():
-    for module in (semsim.indexing, semsim.retrieval):
+    for module in (semsim.indexing, semsim.evaluation.retrieval):
         tree = ast.parse(inspect.getsource(module))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

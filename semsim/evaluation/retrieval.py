@@ -1,4 +1,4 @@
-"""Retrieval evaluation: recall@k, MRR@10 and nDCG@10 of an encoder on queries against a corpus."""
+"""Retrieval evaluation: recall@k, MRR@10 and nDCG@10 of an encoder on queries against a corpus, or on pairs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from index import FlatIndex
 
 ProgressFn = Callable[[int, int], None]
 
@@ -54,14 +52,6 @@ def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[An
         ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), cutoff) + 1))
         totals[f"ndcg@{cutoff}"] += dcg / ideal
     return {key: value / len(ranked) for key, value in totals.items()}
-
-
-def load_retrieval_files(queries_path: str | os.PathLike,
-                         corpus_path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(queries, corpus) from the two CSVs, checked by semsim.data (clear errors with row numbers)."""
-    from semsim.data import load_retrieval
-
-    return load_retrieval(queries_path, corpus_path)
 
 
 class RetrievalEvaluator:
@@ -115,11 +105,18 @@ class RetrievalEvaluator:
     @classmethod
     def from_files(cls, queries_path: str | os.PathLike, corpus_path: str | os.PathLike,
                    **kwargs: Any) -> RetrievalEvaluator:
-        queries, corpus = load_retrieval_files(queries_path, corpus_path)
+        """From the two CSVs, checked by semsim.data (clear errors with row numbers)."""
+        from semsim.data import load_retrieval
+
+        queries, corpus = load_retrieval(queries_path, corpus_path)
         return cls(queries, corpus, **kwargs)
 
     def rank(self, encoder: Any, progress: ProgressFn | None = None) -> np.ndarray:
         """Corpus positions ranked best first for each query (top max(ks, cutoff))."""
+        # Imported here: `from semsim.evaluation import ...` for pair or classification metrics
+        # should not load FAISS.
+        from index import FlatIndex
+
         corpus_vectors = encoder.encode(self.corpus_texts, batch_size=self.batch_size, progress=progress)
         query_vectors = encoder.encode(self.queries, batch_size=self.batch_size)
         index = FlatIndex(corpus_vectors.shape[1])
@@ -144,3 +141,34 @@ class RetrievalEvaluator:
                 for qid, query, row, wanted in zip(self.query_ids, self.queries, ranked.tolist(),
                                                    self.relevant, strict=True)]
         return result
+
+
+class PairRetrievalEvaluator:
+    """For unscored pairs: how often text_a's nearest text_b (among all of them) is its own.
+
+    Calling it with an encoder returns recall@1 (the primary metric) and mrr@10; a text_b scoring
+    exactly as high as the pair's own does not push it down the ranking.
+    """
+
+    def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], name: str = "pairs",
+                 batch_size: int = 64):
+        if len(texts_a) != len(texts_b):
+            raise ValueError("texts_a and texts_b must have the same length")
+        if not len(texts_a):
+            raise ValueError("no pairs to evaluate")
+        self.texts_a, self.texts_b = list(texts_a), list(texts_b)
+        self.name = name
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, name: str = "pairs", **kwargs: Any) -> PairRetrievalEvaluator:
+        return cls(frame["text_a"].tolist(), frame["text_b"].tolist(), name=name, **kwargs)
+
+    def __call__(self, encoder: Any) -> dict[str, Any]:
+        a = encoder.encode(self.texts_a, batch_size=self.batch_size)
+        b = encoder.encode(self.texts_b, batch_size=self.batch_size)
+        # 0-based rank of each pair's own text_b: how many other text_b score strictly higher.
+        ranks = (a @ b.T > np.sum(a * b, axis=1, keepdims=True)).sum(axis=1)
+        return {"dataset": self.name, "n_pairs": len(self.texts_a), "recall@1": float(np.mean(ranks == 0)),
+                "mrr@10": float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0))),
+                "primary_metric": "recall@1"}

@@ -1,4 +1,4 @@
-"""Evaluators, sentence-transformers style: `evaluator(model) -> dict` with a `primary_metric` key."""
+"""Classification evaluation: accuracy, precision, recall, F1, ROC AUC and the confusion matrix."""
 
 from __future__ import annotations
 
@@ -7,47 +7,6 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-
-
-def _unique_encode(encoder: Any, texts: Sequence[str], batch_size: int) -> dict[str, np.ndarray]:
-    """Encode each distinct text once (STS-B repeats many sentences)."""
-    unique = list(dict.fromkeys(texts))
-    vectors = encoder.encode(unique, batch_size=batch_size)
-    return dict(zip(unique, vectors, strict=True))
-
-
-class PairSimilarityEvaluator:
-    """Pearson and Spearman correlation between cosine similarity and gold scores of text pairs."""
-
-    def __init__(self, texts_a: Sequence[str], texts_b: Sequence[str], scores: Sequence[float],
-                 name: str = "pairs", batch_size: int = 64):
-        if not (len(texts_a) == len(texts_b) == len(scores)):
-            raise ValueError("texts_a, texts_b and scores must have the same length")
-        if len(scores) < 2:
-            raise ValueError("need at least two pairs to compute a correlation")
-        self.texts_a, self.texts_b = list(texts_a), list(texts_b)
-        self.scores = np.asarray(scores, dtype=np.float64)
-        self.name = name
-        self.batch_size = batch_size
-
-    @classmethod
-    def from_frame(cls, frame: Any, name: str = "pairs", **kwargs: Any) -> PairSimilarityEvaluator:
-        return cls(frame["text_a"].tolist(), frame["text_b"].tolist(), frame["score"].tolist(), name=name,
-                   **kwargs)
-
-    def cosine_scores(self, encoder: Any) -> np.ndarray:
-        vectors = _unique_encode(encoder, self.texts_a + self.texts_b, self.batch_size)
-        a = np.stack([vectors[t] for t in self.texts_a])
-        b = np.stack([vectors[t] for t in self.texts_b])
-        return np.sum(a * b, axis=1)
-
-    def __call__(self, encoder: Any) -> dict[str, Any]:
-        cosine = self.cosine_scores(encoder)
-        pearson = float(stats.pearsonr(cosine, self.scores)[0])
-        spearman = float(stats.spearmanr(cosine, self.scores)[0])
-        return {"dataset": self.name, "n_pairs": len(self.scores), "pearson": pearson, "spearman": spearman,
-                "pearson_x100": round(pearson * 100, 2), "spearman_x100": round(spearman * 100, 2),
-                "primary_metric": "spearman"}
 
 
 def binary_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
