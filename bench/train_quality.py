@@ -19,7 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 from semsim import data  # noqa: E402
-from semsim.training import TrainConfig, train_classifier, train_pairs  # noqa: E402
+from semsim.training import (  # noqa: E402
+    ClassifierTrainingRequest,
+    PairTrainingRequest,
+    train_classifier,
+    train_pairs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "bench" / "runs"
@@ -40,7 +45,7 @@ def choose_merge_alpha(model: str, tuned_folder: Path, alphas: list[float], max_
     *dev* Spearman (x100) is at most `max_dev_drop` below the base model's. Test sets are not looked at."""
     from semsim.encoders import load_encoder
     from semsim.evaluation import PairSimilarityEvaluator
-    from semsim.training.trainer import interpolate_weights
+    from semsim.training.loop import interpolate_weights
 
     base_weights = load_encoder(model, cache=False).model.get_weights()
     tuned = load_encoder(str(tuned_folder), cache=False)
@@ -66,23 +71,18 @@ def choose_merge_alpha(model: str, tuned_folder: Path, alphas: list[float], max_
 
 def task_jobs(model: str, args: argparse.Namespace) -> list[dict]:
     """Domain tuning on graded ONS job-title pairs; does general similarity (STS-B) survive?"""
-    config = TrainConfig(epochs=1, batch_size=32, learning_rate=args.lr or 2e-5, warmup_ratio=0.1,
-                         max_steps_per_epoch=args.max_steps, seed=42, mixed_precision=args.mixed_precision)
-    train = data.load_bundled("job-title-pairs", "train")
-    name = "job_title_pairs_train.csv"
     label = "job titles" if args.mixed_precision == "auto" else f"job titles (mixed precision {args.mixed_precision})"
     # Rehearsal against forgetting: general-domain pairs (STS-B train, 0..5) in batches of their own.
-    rehearsal = data.load_sts("train") if args.rehearsal else None
     if args.rehearsal:
         label += " + rehearsal"
     started = time.time()
     precision = "" if args.mixed_precision == "auto" else f"-mixed-{args.mixed_precision}"
     folder = RUNS / f"jobs-{run_name(model)}{precision}"
-    card = train_pairs(model, train, folder, objective="cosent",
-                       validation=data.load_bundled("job-title-pairs", "validation"),
-                       test=data.load_bundled("job-title-pairs", "test"), config=config,
-                       dataset_name=name, overwrite=True, rehearsal=rehearsal, rehearsal_range=(0.0, 5.0),
-                       rehearsal_name="stsb_train.csv")
+    card = train_pairs(PairTrainingRequest(
+        base=model, data="job-title-pairs", validation="job-title-pairs", test="job-title-pairs", out=str(folder),
+        objective="cosent", epochs=1, batch_size=32, learning_rate=args.lr or 2e-5, warmup_ratio=0.1,
+        max_steps_per_epoch=args.max_steps, seed=42, mixed_precision=args.mixed_precision, overwrite=True,
+        rehearsal_data="sts-b" if args.rehearsal else None))
     minutes = (time.time() - started) / 60
     test_base, sts_base = metric(card, "test", "spearman", "base"), 100 * metric(card, "sts-b test", "spearman", "base")
     out = [jobs_row("test", label, model, test_base, metric(card, "test", "spearman", "tuned"), minutes),
@@ -108,12 +108,11 @@ def jobs_row(kind: str, task: str, model: str, base: float, tuned: float, minute
 
 def task_sts(model: str, args: argparse.Namespace) -> list[dict]:
     """Train on STS-B train (scores 0-5), select on dev, report STS-B test."""
-    config = TrainConfig(epochs=args.epochs or 4, batch_size=16, learning_rate=args.lr or 2e-5,
-                         warmup_ratio=0.1, max_steps_per_epoch=args.max_steps, seed=42)
     started = time.time()
-    card = train_pairs(model, data.load_sts("train"), RUNS / f"sts-{run_name(model)}", objective="cosent",
-                       validation=data.load_sts("dev"), score_range=(0.0, 5.0), config=config,
-                       dataset_name="stsb_train.csv", overwrite=True)
+    card = train_pairs(PairTrainingRequest(
+        base=model, data="sts-b", validation="sts-b", out=str(RUNS / f"sts-{run_name(model)}"), objective="cosent",
+        score_range=(0.0, 5.0), epochs=args.epochs or 4, batch_size=16, learning_rate=args.lr or 2e-5,
+        warmup_ratio=0.1, max_steps_per_epoch=args.max_steps, seed=42, overwrite=True))
     tuned = 100 * metric(card, "sts-b test", "spearman", "tuned")
     return [{"task": "STS-B", "model": model, "metric": "STS-B test Spearman x100",
              "base": 100 * metric(card, "sts-b test", "spearman", "base"), "tuned": tuned,
@@ -124,18 +123,16 @@ def task_sts(model: str, args: argparse.Namespace) -> list[dict]:
 def task_sentiment(model: str, args: argparse.Namespace) -> list[dict]:
     """Rotten Tomatoes: frozen encoder (head only) vs full fine-tuning, same data and split."""
     rows = []
-    train = data.load_bundled("rotten-tomatoes", "train")
-    validation = data.load_bundled("rotten-tomatoes", "validation")
-    test = data.load_bundled("rotten-tomatoes", "test")
     for mode, epochs, lr in [("frozen", 20, 1e-3), ("full", args.epochs or 1, args.lr or 3e-5)]:
         if mode not in args.modes.split(","):
             continue
-        config = TrainConfig(epochs=epochs, batch_size=32, learning_rate=lr, warmup_ratio=0.1,
-                             patience=3, max_steps_per_epoch=args.max_steps if mode == "full" else None, seed=42,
-                             head_warmup_epochs=args.head_warmup if mode == "full" else 0)
         started = time.time()
-        card = train_classifier(model, train, RUNS / f"sentiment-{mode}-{run_name(model)}", mode=mode, validation=validation,
-                                test=test, config=config, dataset_name="rotten_tomatoes_train.csv", overwrite=True)
+        card = train_classifier(ClassifierTrainingRequest(
+            base=model, data="rotten-tomatoes", validation="rotten-tomatoes", test="rotten-tomatoes",
+            out=str(RUNS / f"sentiment-{mode}-{run_name(model)}"), mode=mode, epochs=epochs, batch_size=32,
+            learning_rate=lr, warmup_ratio=0.1, patience=3, seed=42, overwrite=True,
+            max_steps_per_epoch=args.max_steps if mode == "full" else None,
+            head_warmup_epochs=args.head_warmup if mode == "full" else 0))
         accuracy = metric(card, "test", "accuracy", "tuned")
         label = f"{mode}, head warm-up {args.head_warmup} epochs" if mode == "full" and args.head_warmup else mode
         rows.append({"task": f"sentiment ({label})", "model": model, "metric": "RT test accuracy",
@@ -165,9 +162,10 @@ def our_pair_throughput(model: str, steps: int, batch_size: int, epochs: int = 1
     import keras
 
     from semsim.encoders import load_encoder
-    from semsim.training.callbacks import EpochSeededBatches
+    from semsim.training.batches import EpochSeededBatches, joint_pair_batches, pair_batch_inputs
     from semsim.training.objectives import CoSENTObjective
-    from semsim.training.trainer import joint_pair_batches, make_optimizer, pair_batch_inputs
+    from semsim.training.optimizers import make_optimizer
+    from semsim.training.spec import TrainingArguments
 
     keras.utils.set_random_seed(0)
     # As the trainer does (configure_runtime): bfloat16 compute, float32 weights and optimizer state.
@@ -184,7 +182,7 @@ def our_pair_throughput(model: str, steps: int, batch_size: int, epochs: int = 1
         return pair_batch_inputs(encoder, [texts_a[i] for i in rows], [texts_b[i] for i in rows], joint), scores[rows]
 
     batches = EpochSeededBatches(len(frame), batch_size, make_batch, seed=0, max_batches=steps)
-    training_model.compile(optimizer=make_optimizer(TrainConfig(batch_size=batch_size), steps * epochs),
+    training_model.compile(optimizer=make_optimizer(TrainingArguments(batch_size=batch_size), steps * epochs),
                            loss=objective.loss, jit_compile=keras.backend.backend() == "jax")
     times: list[float] = []
     started = [0.0]

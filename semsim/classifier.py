@@ -26,7 +26,7 @@ class TextClassifier:
 
     @classmethod
     def build(cls, encoder: Encoder, labels: list[str], mode: str, dropout: float = 0.1) -> TextClassifier:
-        from semsim.training.objectives import ClassifierHead
+        from semsim.training.heads import ClassifierHead
 
         head = ClassifierHead(len(labels), encoder.dim, dropout=dropout)
         head(np.zeros((1, encoder.dim), dtype="float32"))
@@ -63,7 +63,7 @@ def is_classifier_folder(folder: str | os.PathLike) -> bool:
 
 def load_classifier(folder: str | os.PathLike) -> TextClassifier:
     """Load a classifier folder; weights only (h5), nothing executable is deserialised."""
-    from semsim.training.objectives import ClassifierHead
+    from semsim.training.heads import ClassifierHead
 
     folder = Path(folder)
     config = read_config(folder)

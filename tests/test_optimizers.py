@@ -9,8 +9,7 @@ tf = pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from semsim.training.callbacks import WarmupLinearDecay  # noqa: E402
-from semsim.training.optimizers import FusedAdamW  # noqa: E402
+from semsim.training.optimizers import FusedAdamW, WarmupLinearDecay  # noqa: E402
 
 
 def tiny_model() -> keras.Model:

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from semsim.encoders import load_encoder
-from semsim.training import TrainConfig, TrainingError, train_classifier, train_pairs
+from semsim.training import TrainingError
 from semsim.training.objectives import (
     AngularMSEObjective,
     CoSENTObjective,
     MultipleNegativesRankingObjective,
 )
+from tests.training_runs import FAST, fit_classifier, fit_pairs
 
 FAMILIES = {"data": ["data scientist", "data analyst", "data engineer"],
             "care": ["nurse", "doctor", "care manager"],
@@ -41,8 +42,6 @@ def make_reviews(n: int = 64) -> pd.DataFrame:
     rows = [(good[i % 4], "positive") if i % 2 else (bad[i % 4], "negative") for i in range(n)]
     return pd.DataFrame(rows, columns=["text", "label"])
 
-
-FAST = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, patience=5)
 
 
 # -- losses: one contract, checked against plain numpy ---------------------------------------------
@@ -95,8 +94,8 @@ def test_one_step_lowers_the_loss(tiny_bert_dir, objective):
 @pytest.mark.parametrize("mode", ["cosine", "matrix"])
 def test_joint_pair_batches_embed_both_sides_as_two_passes_do(tiny_bert_dir, mode):
     """One pass over a and b padded together gives what two separate passes give."""
-    from semsim.training.objectives import PairHead
-    from semsim.training.trainer import pair_batch_inputs
+    from semsim.training.batches import pair_batch_inputs
+    from semsim.training.heads import PairHead
 
     encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
     texts_a = ["nurse", "chief data scientist at a large retail bank", "chef"]
@@ -120,8 +119,7 @@ def test_joint_pair_batches_embed_both_sides_as_two_passes_do(tiny_bert_dir, mod
 def trained_pairs(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tuned"
     base = f"keras-hub:{tiny_bert_dir}"
-    card = train_pairs(base, make_pairs(96), out, validation=make_pairs(32, seed=1), test=make_pairs(32, seed=2),
-                       config=FAST, evaluate_sts=False, dataset_name="tiny-pairs")
+    card = fit_pairs(base, make_pairs(96), out, validation=make_pairs(32, seed=1), test=make_pairs(32, seed=2))
     return base, out, card
 
 
@@ -201,8 +199,8 @@ def test_classifier_modes(tiny_bert_dir, tmp_path, mode):
     from semsim.classifier import load_classifier
 
     base = f"keras-hub:{tiny_bert_dir}"
-    card = train_classifier(base, make_reviews(64), tmp_path / mode, mode=mode, test=make_reviews(16),
-                            config=TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, patience=5))
+    card = fit_classifier(base, make_reviews(64), tmp_path / mode, mode=mode, test=make_reviews(16),
+                          warmup_ratio=0.1)
     base_weights = load_encoder(base, cache=False).model.get_weights()
     changed = [not np.allclose(a, b) for a, b in zip(base_weights, _encoder_weights(tmp_path / mode),
                                                      strict=True)]
@@ -214,13 +212,18 @@ def test_classifier_modes(tiny_bert_dir, tmp_path, mode):
     labels, probabilities = classifier.predict(["good film", "bad film"])
     assert set(labels) <= {"negative", "positive"} and probabilities.shape == (2, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert card["metrics"]["tuned"]["test"]["accuracy"] >= 0.0 and card["labels"] == ["negative", "positive"]
+    # The card's test accuracy is the saved classifier's, recomputed on the same test rows after a reload.
+    test = make_reviews(16)
+    predicted, _ = classifier.predict(test["text"].tolist())
+    assert card["metrics"]["tuned"]["test"]["accuracy"] == pytest.approx(float(np.mean(
+        np.asarray(predicted) == test["label"].to_numpy())))
+    assert card["labels"] == ["negative", "positive"]
 
 
 # -- TF Hub SavedModels through the trainer; seeds; resume ----------------------------------------
 def test_trainer_changes_savedmodel_weights(tiny_hub_dir, tmp_path):
     base = f"tfhub:{tiny_hub_dir}"
-    train_pairs(base, make_pairs(64), tmp_path / "hub", config=FAST, evaluate_sts=False)
+    fit_pairs(base, make_pairs(64), tmp_path / "hub")
     trained = load_encoder(str(tmp_path / "hub"), cache=False).layer.module
     original = load_encoder(base, cache=False).layer.module
     moved = {v.name: not np.allclose(v.numpy(), w.numpy())
@@ -232,9 +235,7 @@ def test_same_seed_same_numbers_different_seed_different(tiny_hub_dir, tmp_path)
     base = f"tfhub:{tiny_hub_dir}"
     runs = {}
     for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
-        config = TrainConfig(**{**FAST.__dict__, "seed": seed})
-        runs[name] = train_pairs(base, make_pairs(64), tmp_path / name, config=config,
-                                 evaluate_sts=False)["training"]["loss_history"]
+        runs[name] = fit_pairs(base, make_pairs(64), tmp_path / name, seed=seed)["training"]["loss_history"]
     assert runs["a"] == runs["b"]
     assert runs["a"] != runs["c"]
 
@@ -243,7 +244,6 @@ def test_resume_continues_from_the_last_checkpoint(tiny_hub_dir, tmp_path, monke
     from semsim.training import callbacks
 
     base, out = f"tfhub:{tiny_hub_dir}", tmp_path / "resumable"
-    config = TrainConfig(**{**FAST.__dict__, "epochs": 3})
     original = callbacks.JsonlProgress.on_epoch_end
 
     def crash_in_second_epoch(self, epoch, logs=None):
@@ -254,14 +254,14 @@ def test_resume_continues_from_the_last_checkpoint(tiny_hub_dir, tmp_path, monke
 
     monkeypatch.setattr(callbacks.JsonlProgress, "on_epoch_end", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False)
+        fit_pairs(base, make_pairs(64), out, epochs=3)
     partial = out.with_name(out.name + ".partial")
     assert (partial / "checkpoint").is_dir() and not out.exists()
     monkeypatch.setattr(callbacks.JsonlProgress, "on_epoch_end", original)
 
     with pytest.raises(TrainingError, match="--resume"):
-        train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False)
-    card = train_pairs(base, make_pairs(64), out, config=config, evaluate_sts=False, resume=True)
+        fit_pairs(base, make_pairs(64), out, epochs=3)
+    card = fit_pairs(base, make_pairs(64), out, epochs=3, resume=True)
     assert card["training"]["resumed_from_epoch"] == 1 and card["training"]["epochs_run"] == 2
     assert (out / "semsim.json").is_file() and not partial.exists()
 
@@ -277,7 +277,7 @@ def test_cancel_file_stops_training_and_still_saves(tiny_hub_dir, tmp_path, monk
         original(self, batch, logs)
 
     monkeypatch.setattr(callbacks.CancelOnFile, "on_train_batch_end", press_cancel)
-    card = train_pairs(f"tfhub:{tiny_hub_dir}", make_pairs(64), out, config=FAST, evaluate_sts=False)
+    card = fit_pairs(f"tfhub:{tiny_hub_dir}", make_pairs(64), out)
     assert card["training"]["cancelled"] and card["training"]["steps"] <= 4
     assert (out / "semsim.json").is_file()
 
@@ -291,28 +291,40 @@ def test_cancel_file_stops_training_and_still_saves(tiny_hub_dir, tmp_path, monk
 ])
 def test_bad_pair_data_is_refused_before_training(frame, message, tmp_path):
     with pytest.raises(TrainingError, match=message):
-        train_pairs("no-model-needed", frame, tmp_path / "x", validation=make_pairs(8), config=FAST,
-                    evaluate_sts=False)
+        fit_pairs("no-model-needed", frame, tmp_path / "x", validation=make_pairs(8))
     assert not (tmp_path / "x.partial").exists()
 
 
 def test_one_class_is_refused(tmp_path):
     frame = make_reviews(32).assign(label="positive")
     with pytest.raises(TrainingError, match="only one class"):
-        train_classifier("no-model-needed", frame, tmp_path / "x", config=FAST)
+        fit_classifier("no-model-needed", frame, tmp_path / "x")
 
 
 def test_existing_model_is_not_overwritten_without_flag(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "keep.txt").write_text("precious")
     with pytest.raises(TrainingError, match="--overwrite"):
-        train_pairs("no-model-needed", make_pairs(64), tmp_path / "model", config=FAST, evaluate_sts=False)
+        fit_pairs("no-model-needed", make_pairs(64), tmp_path / "model")
     assert (tmp_path / "model" / "keep.txt").read_text() == "precious"
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_model(tmp_path):
+    """--overwrite replaces semsim models only: a folder of the user's own files is refused, untouched."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("only copy")
+    with pytest.raises(TrainingError, match="not a semsim model folder"):
+        fit_pairs("no-model-needed", make_pairs(64), folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "only copy"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TrainingError, match="is a file"):
+        fit_pairs("no-model-needed", make_pairs(64), tmp_path / "file", overwrite=True)
 
 
 def test_later_batches_may_be_longer_than_the_first_two(tiny_bert_dir):
     """Keras' PyDataset adapter fixes the sequence length from batches 0 and 1; ours must not."""
-    from semsim.training.callbacks import EpochSeededBatches
+    from semsim.training.batches import EpochSeededBatches
 
     encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
     objective = CoSENTObjective()
@@ -333,7 +345,7 @@ def test_later_batches_may_be_longer_than_the_first_two(tiny_bert_dir):
 
 # -- several datasets at once: grouped batches, rehearsal, WiSE-FT merging --------------------------
 def test_grouped_batches_never_mix_groups_and_cover_every_row():
-    from semsim.training.callbacks import EpochSeededBatches
+    from semsim.training.batches import EpochSeededBatches
 
     groups = np.array(["jobs"] * 37 + ["sts"] * 21)
     batches = EpochSeededBatches(len(groups), 8, lambda rows: (rows, rows), seed=3, groups=groups)
@@ -355,7 +367,7 @@ def test_grouped_batches_never_mix_groups_and_cover_every_row():
 
 
 def test_ungrouped_batches_keep_the_plain_seeded_order():
-    from semsim.training.callbacks import EpochSeededBatches
+    from semsim.training.batches import EpochSeededBatches
 
     batches = EpochSeededBatches(10, 4, lambda rows: (rows, rows), seed=5)
     order = np.random.default_rng([5, 0]).permutation(10)
@@ -363,7 +375,7 @@ def test_ungrouped_batches_keep_the_plain_seeded_order():
 
 
 def test_add_rehearsal_rescales_scores_and_labels_groups():
-    from semsim.training.trainer import add_rehearsal
+    from semsim.training.batches import add_rehearsal
 
     general = pd.DataFrame({"text_a": ["a", "b"], "text_b": ["c", "d"], "score": [0.0, 5.0], "x": [1, 2]})
     both = add_rehearsal(make_pairs(4), general, (0.0, 5.0), (0.0, 1.0))
@@ -374,7 +386,7 @@ def test_add_rehearsal_rescales_scores_and_labels_groups():
 
 
 def test_interpolate_weights():
-    from semsim.training.trainer import interpolate_weights
+    from semsim.training.loop import interpolate_weights
 
     base, tuned = [np.zeros(3, "float32"), np.array([1], "int64")], [np.full(3, 2.0, "float32"), np.array([7])]
     merged = interpolate_weights(base, tuned, 0.25)
@@ -390,9 +402,8 @@ def test_merge_alpha_keeps_that_fraction_of_the_update(tiny_bert_dir, tmp_path):
     base = load_encoder(base_spec, cache=False).model.get_weights()
     weights = {}
     for alpha in (1.0, 0.5):
-        config = TrainConfig(**{**FAST.__dict__, "epochs": 1, "merge_alpha": alpha})
-        card = train_pairs(base_spec, make_pairs(64), tmp_path / str(alpha), validation=make_pairs(32, seed=1),
-                           config=config, evaluate_sts=False)
+        card = fit_pairs(base_spec, make_pairs(64), tmp_path / str(alpha), validation=make_pairs(32, seed=1),
+                         epochs=1, merge_alpha=alpha)
         assert card["hyperparameters"]["merge_alpha"] == alpha
         weights[alpha] = load_encoder(str(tmp_path / str(alpha)), cache=False).model.get_weights()
     moved = [i for i, (b, t) in enumerate(zip(base, weights[1.0], strict=True)) if not np.allclose(b, t)]
@@ -402,34 +413,33 @@ def test_merge_alpha_keeps_that_fraction_of_the_update(tiny_bert_dir, tmp_path):
 
 
 def test_merge_alpha_out_of_range_and_for_classifiers_is_refused(tmp_path):
-    with pytest.raises(TrainingError, match="merge alpha"):
-        train_pairs("no-model-needed", make_pairs(64), tmp_path / "m", config=TrainConfig(merge_alpha=0.0),
-                    evaluate_sts=False)
-    with pytest.raises(TrainingError, match="pair training only"):
-        train_classifier("no-model-needed", make_reviews(), tmp_path / "c", config=TrainConfig(merge_alpha=0.5))
+    with pytest.raises(TrainingError, match="--merge-alpha 0 is out of range"):
+        fit_pairs("no-model-needed", make_pairs(64), tmp_path / "m", merge_alpha=0.0)
+    with pytest.raises(TypeError, match="merge_alpha"):  # classifier requests have no such field
+        fit_classifier("no-model-needed", make_reviews(), tmp_path / "c", merge_alpha=0.5)
 
 
 def test_head_warmup_fits_the_head_before_full_fine_tuning(tiny_bert_dir, tmp_path):
     """LP-FT: the head-only stage runs (its loss falls) and the encoder is still fine-tuned afterwards."""
     base = f"keras-hub:{tiny_bert_dir}"
-    config = TrainConfig(epochs=1, batch_size=16, learning_rate=1e-4, head_warmup_epochs=4)
-    card = train_classifier(base, make_reviews(64), tmp_path / "lpft", mode="full", config=config)
+    card = fit_classifier(base, make_reviews(64), tmp_path / "lpft", mode="full", epochs=1, learning_rate=1e-4,
+                          warmup_ratio=0.1, patience=2, head_warmup_epochs=4)
     warmup = card["training"]["head_warmup"]
     assert warmup["epochs"] == 4 and warmup["loss_history"][-1] < warmup["loss_history"][0]
     base_weights = load_encoder(base, cache=False).model.get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(base_weights, _encoder_weights(tmp_path / "lpft"), strict=True))
-    with pytest.raises(TrainingError, match="warm-up epochs"):
-        train_classifier(base, make_reviews(64), tmp_path / "bad", config=TrainConfig(head_warmup_epochs=-1))
+    with pytest.raises(TrainingError, match="--head-warmup-epochs -1 is out of range"):
+        fit_classifier(base, make_reviews(64), tmp_path / "bad", head_warmup_epochs=-1)
+    with pytest.raises(TrainingError, match="full fine-tuning only"):
+        fit_classifier(base, make_reviews(64), tmp_path / "bad", mode="frozen", head_warmup_epochs=2)
 
 
 def test_mixed_precision_run_trains_saves_and_restores_the_policy(tiny_bert_dir, tmp_path):
     """--mixed-precision on, the policy a GPU run gets: training moves the weights, the card says so, the
     saved model encodes float32 vectors identically after a reload, and the caller's policy comes back."""
-    from dataclasses import replace
-
     base = f"keras-hub:{tiny_bert_dir}"
-    card = train_pairs(base, make_pairs(64), tmp_path / "mixed", validation=make_pairs(32, seed=1),
-                       config=replace(FAST, epochs=1, mixed_precision="on"), evaluate_sts=False)
+    card = fit_pairs(base, make_pairs(64), tmp_path / "mixed", validation=make_pairs(32, seed=1), epochs=1,
+                     mixed_precision="on")
     assert card["training"]["mixed_precision"] is True
     assert keras.mixed_precision.global_policy().name == "float32"
     texts = ["data scientist", "nurse", "chef"]

@@ -23,21 +23,20 @@ SCRIPT = textwrap.dedent("""
     from tests.tiny_models import make_bert_preset
     from tests.test_training import make_pairs, make_reviews
     from semsim.encoders import load_encoder
-    from semsim.training import TrainConfig, train_classifier, train_pairs
+    from tests.training_runs import fit_classifier, fit_pairs
 
     root = Path(sys.argv[1])
     base = "keras-hub:" + str(make_bert_preset(root / "bert"))
-    config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, patience=5)
-    card = train_pairs(base, make_pairs(64), root / "pairs", config=config, evaluate_sts=False)
+    card = fit_pairs(base, make_pairs(64), root / "pairs")
     texts = ["data scientist", "nurse"]
     tuned = load_encoder(str(root / "pairs"), cache=False).encode(texts)
     untouched = load_encoder(base, cache=False).encode(texts)
-    full = train_classifier(base, make_reviews(64), root / "clf", mode="full", config=config)
+    full = fit_classifier(base, make_reviews(64), root / "clf", mode="full")
     # Last, as it sticks for the process: the batching a GPU gets (both sides of a pair in one pass,
     # power-of-two buckets from 32), run here on the CPU.
     semsim.encoders.base._JAX_ON_GPU = True
-    from semsim.training.trainer import joint_pair_batches
-    gpu_card = train_pairs(base, make_pairs(64), root / "pairs_gpu", config=config, evaluate_sts=False)
+    from semsim.training.batches import joint_pair_batches
+    gpu_card = fit_pairs(base, make_pairs(64), root / "pairs_gpu")
     gpu_tuned = load_encoder(str(root / "pairs_gpu"), cache=False)
     print(json.dumps({"loss": card["training"]["loss_history"], "backend": card["training"]["backend"],
                       "moved": float(np.abs(tuned - untouched).max()),

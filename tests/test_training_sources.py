@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from semsim.encoders import load_encoder
-from semsim.training import TrainConfig, train_classifier, train_pairs
 from tests.test_training import make_pairs, make_reviews
+from tests.training_runs import fit_classifier, fit_pairs
 
-TWO_STEPS = TrainConfig(epochs=1, batch_size=16, learning_rate=1e-2, warmup_ratio=0.0, max_steps_per_epoch=2)
+TWO_STEPS = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-2, "warmup_ratio": 0.0, "max_steps_per_epoch": 2}
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +53,12 @@ def test_every_pair_objective_on_every_source(source_spec, objective, tmp_path):
     if objective == "mnrl":  # unscored positive pairs only
         positives = make_pairs(400)
         pairs = positives[positives["score"] == 1.0].drop(columns="score").head(48).reset_index(drop=True)
-    card = train_pairs(source_spec, pairs, tmp_path / "out", objective=objective, config=TWO_STEPS,
-                       evaluate_sts=False)
+    card = fit_pairs(source_spec, pairs, tmp_path / "out", objective=objective, **TWO_STEPS)
     assert card["training"]["steps"] == 2
     assert _moved(source_spec, tmp_path / "out")
 
 
 def test_full_classifier_on_every_source(source_spec, tmp_path):
-    card = train_classifier(source_spec, make_reviews(48), tmp_path / "clf", mode="full", config=TWO_STEPS)
+    card = fit_classifier(source_spec, make_reviews(48), tmp_path / "clf", mode="full", **TWO_STEPS)
     assert card["training"]["steps"] == 2
     assert _moved(source_spec, tmp_path / "clf" / "encoder")

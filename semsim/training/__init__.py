@@ -1,4 +1,8 @@
-"""Fine-tuning: objectives, the training loop, callbacks and model cards."""
+"""Fine-tuning: requests (spec), their data (inputs), batches, heads, objectives, optimizers, the shared
+loop, the pair and classifier tasks, callbacks and model cards.
+
+`semsim.training.spec` and `semsim.training.inputs` import no Keras (the app and the CLI's --help read
+them); importing this package itself loads the backend."""
 
 from semsim._env import preload_backend
 
@@ -6,6 +10,14 @@ preload_backend()  # before any submodule imports keras: keeps TensorFlow's star
 
 # ruff: noqa: E402
 
-from semsim.training.trainer import TrainConfig, TrainingError, train_classifier, train_pairs
+from semsim.training.classify import train_classifier
+from semsim.training.pairs import train_pairs
+from semsim.training.spec import (
+    ClassifierTrainingRequest,
+    PairTrainingRequest,
+    TrainingArguments,
+    TrainingError,
+)
 
-__all__ = ["TrainConfig", "TrainingError", "train_classifier", "train_pairs"]
+__all__ = ["ClassifierTrainingRequest", "PairTrainingRequest", "TrainingArguments", "TrainingError",
+           "train_classifier", "train_pairs"]

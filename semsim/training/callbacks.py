@@ -1,4 +1,4 @@
-"""Training callbacks: validation metric, live JSON-lines progress, cancellation, epoch-seeded shuffling."""
+"""Training callbacks: epoch seeding, validation metric, live JSON-lines progress, cancellation, TensorBoard."""
 
 from __future__ import annotations
 
@@ -10,93 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-
-
-class EpochSeededBatches(keras.utils.PyDataset):
-    """Batches in an order drawn from (seed, epoch), so a resumed run sees the same batches as an
-    uninterrupted one. `make_batch(indices)` turns row indices into (inputs, targets).
-
-    `groups` (one label per row) keeps each batch within one group, as sentence-transformers does when
-    it trains on several datasets at once: in-batch losses (CoSENT ranks every pair against every other
-    pair of the batch; in-batch negatives) would otherwise compare scores or texts across datasets whose
-    scales mean different things. Batches of all groups are then shuffled together.
-    """
-
-    def __init__(self, n_rows: int, batch_size: int, make_batch: Callable[[Any], tuple[Any, Any]],
-                 seed: int, shuffle: bool = True, max_batches: int | None = None,
-                 groups: Sequence[Any] | None = None):
-        super().__init__(workers=1, use_multiprocessing=False)
-        import numpy as np
-
-        self._np = np
-        self.n_rows, self.batch_size, self.make_batch = n_rows, batch_size, make_batch
-        self.seed, self.shuffle, self.max_batches = seed, shuffle, max_batches
-        if groups is not None and len(groups) != n_rows:
-            raise ValueError(f"groups has {len(groups)} labels for {n_rows} rows")
-        # Group members in row order; a single group is the plain, ungrouped case.
-        if groups is None:
-            self.members = [np.arange(n_rows)]
-        else:
-            labels = np.asarray(groups)
-            self.members = [np.flatnonzero(labels == label) for label in dict.fromkeys(labels.tolist())]
-        self.n_batches = sum(math.ceil(len(rows) / batch_size) for rows in self.members)
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        np = self._np
-        rng = np.random.default_rng([self.seed, epoch])
-        if len(self.members) == 1:
-            order = rng.permutation(self.n_rows) if self.shuffle else np.arange(self.n_rows)
-            self.batches = [order[i:i + self.batch_size] for i in range(0, self.n_rows, self.batch_size)]
-            return
-        batches = []
-        for rows in self.members:
-            rows = rng.permutation(rows) if self.shuffle else rows
-            batches += [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
-        self.batches = [batches[i] for i in rng.permutation(len(batches))] if self.shuffle else batches
-
-    def __len__(self) -> int:
-        return min(self.n_batches, self.max_batches) if self.max_batches else self.n_batches
-
-    def __getitem__(self, index: int):
-        return self.make_batch(self.batches[index])
-
-    def as_fit_input(self) -> Any:
-        """What model.fit() should iterate.
-
-        JAX: this PyDataset itself. TensorFlow: `Dataset.range(len(self)).map(...)`, each batch made in
-        Python through tf.numpy_function, with every dimension left open (Keras' own PyDataset adapter
-        fixes the sequence length from the first two batches, and a later, longer batch would fail).
-        Not `Dataset.from_generator`: with it, every MiniLM training step on CPU took 1.7x longer
-        (660 vs 390 ms, same batches), although fetching a batch took 1 ms. The dataset holds exactly
-        one epoch, so fit() iterates it afresh every epoch and reads that epoch's order, set by SetEpoch.
-        """
-        import keras
-
-        if keras.backend.backend() != "tensorflow":
-            return self
-        import tensorflow as tf
-
-        np = self._np
-        first = self[0]
-        structure = tf.nest.map_structure(lambda value: None, first)
-        specs = [tf.convert_to_tensor(value) for value in tf.nest.flatten(first)]
-
-        def as_numpy(value: Any) -> Any:
-            array = np.asarray(value)
-            if array.dtype.kind == "U":  # tf.numpy_function returns strings as bytes objects
-                array = np.char.encode(array, "utf-8").astype(object)
-            return array
-
-        def fetch(index: Any) -> list[Any]:
-            return [as_numpy(value) for value in tf.nest.flatten(self[int(index)])]
-
-        def batch(index: Any) -> Any:
-            values = tf.numpy_function(fetch, [index], [spec.dtype for spec in specs], stateful=True)
-            values = [tf.ensure_shape(value, [None] * spec.shape.rank) for value, spec in zip(values, specs, strict=True)]
-            return tf.nest.pack_sequence_as(structure, values)
-
-        return tf.data.Dataset.range(len(self)).map(batch).prefetch(2)
 
 
 class SetEpoch(keras.callbacks.Callback):
@@ -250,21 +163,3 @@ def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.Callback:
     if importlib.util.find_spec("tensorflow") is not None:
         return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")
     return EpochScalars(log_dir)
-
-
-@keras.saving.register_keras_serializable(package="semsim")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
-        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * step / max(self.warmup_steps, 1)
-        decay = self.peak * keras.ops.maximum(0.0, (self.total_steps - step)
-                                              / max(self.total_steps - self.warmup_steps, 1))
-        return keras.ops.where(step < self.warmup_steps, warm, decay)
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}

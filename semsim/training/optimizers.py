@@ -1,10 +1,12 @@
-"""AdamW with fused TensorFlow updates: the same maths as keras.optimizers.AdamW in fewer passes."""
+"""Optimisation: AdamW with fused TensorFlow updates (keras AdamW's maths in fewer passes) and its schedule."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import keras
+
+from semsim.training.spec import TrainingArguments
 
 
 @keras.saving.register_keras_serializable(package="semsim")
@@ -98,3 +100,28 @@ class FusedAdamW(keras.optimizers.AdamW):
             lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
             beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype), grad=gradient,
             use_locking=False)
+
+
+@keras.saving.register_keras_serializable(package="semsim")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = self.peak * step / max(self.warmup_steps, 1)
+        decay = self.peak * keras.ops.maximum(0.0, (self.total_steps - step)
+                                              / max(self.total_steps - self.warmup_steps, 1))
+        return keras.ops.where(step < self.warmup_steps, warm, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(config: TrainingArguments, total_steps: int, learning_rate: float | None = None) -> Any:
+    """FusedAdamW on a warm-up + linear decay schedule, from a request's hyperparameters."""
+    schedule = WarmupLinearDecay(learning_rate or config.learning_rate,
+                                 int(total_steps * config.warmup_ratio), total_steps)
+    return FusedAdamW(learning_rate=schedule, weight_decay=config.weight_decay, clipnorm=config.clipnorm)

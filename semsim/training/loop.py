@@ -1,0 +1,177 @@
+"""The training loop every task shares: runtime set-up, compile + fit with the shared callbacks, the
+run's working folder and its publication, weight merging, and what makes a tuned model a new model."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from semsim.names import CANCEL_FILE, CHECKPOINT_DIR, CONFIG_FILE, LOG_FILE, PARTIAL_SUFFIX, TENSORBOARD_DIR
+from semsim.training.objectives import Objective
+from semsim.training.spec import TrainingArguments, TrainingError
+
+
+def interpolate_weights(base: list[Any], tuned: list[Any], alpha: float) -> list[Any]:
+    """base + alpha * (tuned - base), tensor by tensor (the two lists come from the same architecture)."""
+    if len(base) != len(tuned) or any(b.shape != t.shape for b, t in zip(base, tuned, strict=True)):
+        raise TrainingError("cannot merge weights of two different architectures")
+    return [b + alpha * (t - b) if np.issubdtype(b.dtype, np.floating) else t
+            for b, t in zip(base, tuned, strict=True)]
+
+
+# -- output folders -----------------------------------------------------------------------------
+def partial_dir(out: Path) -> Path:
+    """Where a run works until it finishes; kept after an interruption so --resume can continue."""
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+def is_model_folder(folder: Path) -> bool:
+    """A folder semsim wrote (a model or a classifier): the only kind --overwrite may replace."""
+    return (folder / CONFIG_FILE).is_file()
+
+
+def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
+    """Refuse to clobber a model, a resumable run or a folder that is not a model; return the working folder.
+
+    `resume` continues an interrupted run without --overwrite: the run's own folder is the one resumed."""
+    work = partial_dir(out)
+    if out.exists():
+        if not out.is_dir():
+            raise TrainingError(f"{out} is a file, not a model folder; choose another --out")
+        if not overwrite:
+            raise TrainingError(f"{out} already exists; pass --overwrite to replace it")
+        if any(out.iterdir()) and not is_model_folder(out):
+            raise TrainingError(f"{out} is not a semsim model folder (no {CONFIG_FILE}); --overwrite replaces "
+                                f"models only, so nothing in it was touched: choose another --out")
+    if work.exists() and not resume:
+        if not overwrite:
+            raise TrainingError(f"an interrupted run is in {work}; pass --resume to continue it or "
+                                f"--overwrite to start again")
+        shutil.rmtree(work)
+    if resume and not (work / CHECKPOINT_DIR).exists():
+        raise TrainingError(f"nothing to resume: {work / CHECKPOINT_DIR} does not exist")
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def publish_output(work: Path, out: Path) -> None:
+    """Swap the finished folder into place: the old model stays intact until the new one is complete."""
+    shutil.rmtree(work / CHECKPOINT_DIR, ignore_errors=True)
+    backup = out.with_name(out.name + ".old")
+    if out.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+        out.rename(backup)
+    work.rename(out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def dataset_info(name: str, frame: pd.DataFrame, sha256: str | None = None) -> dict[str, Any]:
+    if sha256 is None:
+        from pandas.util import hash_pandas_object
+
+        sha256 = hashlib.sha256(hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return {"name": name, "rows": int(len(frame)), "sha256": sha256}
+
+
+# -- the Keras side -----------------------------------------------------------------------------
+def configure_runtime(config: TrainingArguments) -> dict[str, Any]:
+    """Seed everything, make TF ops deterministic, and pick the precision policy before models exist."""
+    from semsim.device import describe_device
+
+    device = describe_device()
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and device["gpu"])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+    return {**device, "mixed_precision": mixed, "keras_version": keras.__version__}
+
+
+def keeps_precision_policy(train: Callable[..., Any]) -> Callable[..., Any]:
+    """Put Keras' global precision policy back after a training run, which sets it (configure_runtime).
+
+    Why: the policy is process-wide. Left at mixed_bfloat16 after a GPU run, every model the caller builds
+    next (an encoder loaded for search in the same process, say) would compute in bfloat16."""
+    @functools.wraps(train)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import keras
+
+        policy = keras.mixed_precision.global_policy()
+        try:
+            return train(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+    return wrapper
+
+
+def run_fit(model: Any, objective: Objective, batches: Any, config: TrainingArguments, work: Path,
+            evaluate: Callable[[], dict[str, Any]], show_progress: bool,
+            learning_rate: float | None = None) -> dict[str, Any]:
+    """compile + fit with the shared callbacks; returns what happened, for the model card."""
+    import keras
+
+    from semsim.training.callbacks import (
+        CancelOnFile,
+        JsonlProgress,
+        SetEpoch,
+        ValidationMetric,
+        tensorboard_callback,
+    )
+    from semsim.training.optimizers import make_optimizer
+
+    steps_per_epoch = len(batches)
+    total_steps = steps_per_epoch * config.epochs
+    model.compile(optimizer=make_optimizer(config, total_steps, learning_rate), loss=objective.loss,
+                  jit_compile=keras.backend.backend() == "jax")
+    validation = ValidationMetric(evaluate)
+    # The primary metric's name is known once; evaluate the base model up front to learn it.
+    first = evaluate()
+    monitor = f"val_{first['primary_metric']}"
+    initial_epoch = 0
+    checkpoint = work / CHECKPOINT_DIR
+    if config.resume and (checkpoint / "training_metadata.json").exists():
+        # Keras records the next epoch to run (epochs completed), which is where fit() resumes.
+        initial_epoch = int(json.loads((checkpoint / "training_metadata.json").read_text()).get("epoch", 0))
+    progress = JsonlProgress(work / LOG_FILE, total_steps, steps_per_epoch, config.batch_size,
+                             show_bar=show_progress, initial_epoch=initial_epoch)
+    progress.write({"event": "baseline", "metric": monitor, "value": float(first[first["primary_metric"]])})
+    cancel = CancelOnFile(work / CANCEL_FILE)
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
+                                          restore_best_weights=True, verbose=0)
+    callbacks = [SetEpoch(batches), validation, early, progress, cancel,
+                 tensorboard_callback(work / TENSORBOARD_DIR),
+                 keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
+    started = time.time()
+    # shuffle=False: EpochSeededBatches already draws each epoch's order from (seed, epoch).
+    history = model.fit(batches.as_fit_input(), epochs=config.epochs, callbacks=callbacks, verbose=0,
+                        shuffle=False)
+    seconds = time.time() - started
+    epochs_run = len(history.history.get("loss", []))
+    best_epoch = (early.best_epoch + 1) if early.best_weights is not None else None
+    progress.write({"event": "end", "cancelled": cancel.cancelled, "seconds": round(seconds, 2),
+                    "best_epoch": best_epoch})
+    return {"epochs_run": epochs_run, "resumed_from_epoch": initial_epoch, "best_epoch": best_epoch,
+            "stopped_early": bool(early.stopped_epoch), "cancelled": cancel.cancelled,
+            "steps": steps_per_epoch * epochs_run, "seconds": round(seconds, 2),
+            "loss_history": [float(x) for x in history.history.get("loss", [])],
+            "validation_history": validation.history, "monitor": monitor}
+
+
+def mark_as_tuned(encoder: Any, base: str, name: str) -> None:
+    """A tuned encoder is a new model: new name, its base recorded, and a fingerprint of its own so an
+    index built with the base model is refused for it (and vice versa)."""
+    digest = hashlib.sha256(f"{encoder.fingerprint}|{name}|{time.time_ns()}".encode()).hexdigest()[:16]
+    encoder.fingerprint, encoder.name, encoder.base_spec = f"tuned:{digest}", name, base
