@@ -47,7 +47,7 @@ def home() -> None:
             right.form_submit_button("Search", type="primary", width="stretch")
         if query.strip():
             try:
-                from semsim.indexing import search_index
+                from semsim.search import search_index
 
                 encoder = resources.encoder(model)
                 store = resources.index(str(index_dir), expected_encoder=encoder)

@@ -132,8 +132,9 @@ def e2e(runs: int) -> dict:
         return {"skipped": f"{titles} does not exist (run `make data`)"}
     try:
         import semsim.encoders.bert  # noqa: F401
+        from semsim.corpus_index import build_index
         from semsim.encoders import load_encoder
-        from semsim.indexing import build_index, load_index
+        from semsim.search import load_index
     except ImportError as exc:
         return {"skipped": f"semsim.encoders.bert is not importable yet ({exc})"}
     encoder = load_encoder("minilm")

@@ -104,7 +104,7 @@ if not query:
 
 
 def search(spec, index_dir):
-    from semsim.indexing import search_index
+    from semsim.search import search_index
 
     encoder = load(spec)
     if encoder is None:

@@ -82,7 +82,7 @@ def _index_params(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
 
 
 def _meta_model(index_dir: str) -> str:
-    from semsim.indexing import index_info
+    from semsim.corpus_index import index_info
 
     spec = (index_info(index_dir).get("encoder") or {}).get("spec")
     if not spec:
@@ -103,7 +103,7 @@ def _render_build(result: dict[str, Any]) -> str:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from semsim.indexing import build_index
+    from semsim.corpus_index import build_index
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -119,7 +119,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from semsim.indexing import add_to_index
+    from semsim.corpus_index import add_to_index
 
     path, column, _ = resolve_corpus(args.corpus, args.column)
     encoder = load_model(args.model or _meta_model(args.index))
@@ -141,7 +141,7 @@ def _render_remove(result: dict[str, Any]) -> str:
 
 
 def cmd_index_remove(args: argparse.Namespace) -> int:
-    from semsim.indexing import remove_from_index
+    from semsim.corpus_index import remove_from_index
 
     result = remove_from_index(args.index, ids=args.ids, texts=args.texts)
     emit(result, args.json, _render_remove)
@@ -168,7 +168,7 @@ def _render_info(info: dict[str, Any]) -> str:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from semsim.indexing import index_info
+    from semsim.corpus_index import index_info
 
     emit(index_info(args.index), args.json, _render_info)
     return 0
@@ -176,7 +176,7 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 # -- search -------------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
-    from semsim.indexing import load_index, search_index
+    from semsim.search import load_index, search_index
 
     if not args.query.strip():
         raise CliError("--query must not be empty")

@@ -2,7 +2,7 @@
 
 A build keeps going when the user clicks elsewhere or refreshes the page (a build inside the script run
 would be cut short by the next rerun), and every page shows the same progress. The index folder is
-written atomically by semsim.indexing.build_index, so an interrupted build leaves nothing half-written.
+written atomically by semsim.corpus_index.build_index, so an interrupted build leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def start_build(out_dir: str | Path, spec: str, source: str | Path, column: str,
 
     def run() -> None:
         try:
-            from semsim.indexing import build_index
+            from semsim.corpus_index import build_index
 
             model = encoder
             if model is None:

@@ -58,7 +58,7 @@ def _meta_stamp(index_dir: str) -> tuple[int, int]:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _index(index_dir: str, stamp: tuple[int, int]) -> Any:
-    from semsim.indexing import load_index
+    from semsim.search import load_index
 
     return load_index(index_dir)
 

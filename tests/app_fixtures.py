@@ -47,8 +47,8 @@ def _limit_length(preset: Path, tokens: int = 64) -> None:
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory, tiny_bert_dir) -> TinyAssets:
     from semsim.classifier import TextClassifier
+    from semsim.corpus_index import build_index
     from semsim.encoders import load_encoder
-    from semsim.indexing import build_index
     from semsim.training.trainer import mark_as_tuned
     from tests.tiny_models import make_bert_preset
 

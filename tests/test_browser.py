@@ -2,7 +2,7 @@
 the Search page and see both columns of results.
 
 The server runs as `streamlit run app.py` on a free port with a temporary workspace; its indexes are built
-in setup with semsim.indexing (minilm for the base, the tiny random-weight model as the "tuned" one), over
+in setup with semsim.corpus_index (minilm for the base, the tiny random-weight model as the "tuned" one), over
 a small job-title corpus so the test does not wait on a 7k-title build. Debian's chromium is driven by
 Playwright (no browser download). Output: test-output/browser/ (screenshots, server log).
 """
@@ -57,8 +57,8 @@ def _wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: fl
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_assets):
     """A workspace with a tuned (tiny) model and two indexes over the same small corpus."""
+    from semsim.corpus_index import build_index
     from semsim.encoders import load_encoder
-    from semsim.indexing import build_index
 
     root = tmp_path_factory.mktemp("browser_workspace")
     shutil.copytree(tiny_assets.model("tiny-tuned"), root / "models" / "tiny-tuned")

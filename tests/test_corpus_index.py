@@ -1,4 +1,4 @@
-"""semsim glue: building indexes from corpora in chunks, incremental updates, searching, the cache."""
+"""semsim.corpus_index: building indexes from corpora in chunks, incremental updates, removal, info."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import faiss
 import pandas as pd
 import pytest
 
-import semsim.indexing
+import semsim.corpus_index
 import semsim.evaluation.retrieval
+import semsim.search
 from index import VectorIndexError, open_index
-from semsim.indexing import add_to_index, build_index, index_info, load_index, remove_from_index, search_index
+from semsim.corpus_index import add_to_index, build_index, index_info, remove_from_index
+from semsim.search import search_index
 from tests.test_index_fakes import TrigramEncoder
 
 TITLES = ["Data scientist", "Data analyst", "Software engineer", "Nurse", "Head chef", "Bus driver",
@@ -84,30 +86,6 @@ def test_build_errors_name_the_problem(encoder, corpus_csv, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_search_one_query_or_several(encoder, corpus_csv, tmp_path):
-    build_index(encoder, corpus_csv, column="title", out_dir=tmp_path / "idx", extra_columns=["group"])
-    hits = search_index(encoder, tmp_path / "idx", "data scientist", k=3)
-    assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert hits[0]["text"] == "Data scientist" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
-    assert hits[0]["group"] == "g0" and hits[1]["text"] == "Data analyst"
-    many = search_index(encoder, tmp_path / "idx", ["nurse", "plumber"], k=100)
-    assert len(many) == 2 and len(many[0]) == 11  # k above the index size: only what exists
-    assert many[1][0]["text"] == "Plumber"
-    with pytest.raises(VectorIndexError, match="non-empty"):
-        search_index(encoder, tmp_path / "idx", ["ok", "  "])
-
-
-def test_a_different_encoder_is_refused_everywhere(encoder, tmp_path):
-    build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx")
-    other = TrigramEncoder(spec="other-model", salt="x")
-    with pytest.raises(VectorIndexError, match="built with 'fake-trigram'.*'other-model'"):
-        search_index(other, tmp_path / "idx", "nurse")
-    with pytest.raises(VectorIndexError, match="other-model"):
-        add_to_index(other, tmp_path / "idx", ["Vet"])
-    with pytest.raises(VectorIndexError, match="16-d|32-d"):
-        search_index(TrigramEncoder(dim=16), load_index(tmp_path / "idx"), "nurse")
-
-
 def test_add_skips_texts_already_indexed(encoder, tmp_path):
     build_index(encoder, TITLES[:5], "text", out_dir=tmp_path / "idx")
     summary = add_to_index(encoder, tmp_path / "idx", ["Nurse", " Vet ", "Vet", "", "Pilot"])
@@ -131,15 +109,6 @@ def test_remove_by_id_and_by_text(encoder, tmp_path):
         remove_from_index(tmp_path / "idx")
 
 
-def test_load_index_is_cached_until_the_index_changes(encoder, tmp_path):
-    build_index(encoder, TITLES[:4], "text", out_dir=tmp_path / "idx")
-    first = load_index(tmp_path / "idx")
-    assert load_index(tmp_path / "idx") is first
-    add_to_index(encoder, tmp_path / "idx", ["Vet"])
-    second = load_index(tmp_path / "idx", expected_encoder=encoder)
-    assert second is not first and len(second) == 5
-
-
 def test_index_info_reads_meta_only(encoder, tmp_path):
     build_index(encoder, TITLES, "text", out_dir=tmp_path / "idx", kind="ivf")
     info = index_info(tmp_path / "idx")
@@ -149,7 +118,7 @@ def test_index_info_reads_meta_only(encoder, tmp_path):
 
 
 def test_glue_never_imports_streamlit():
-    for module in (semsim.indexing, semsim.evaluation.retrieval):
+    for module in (semsim.corpus_index, semsim.search, semsim.evaluation.retrieval):
         tree = ast.parse(inspect.getsource(module))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

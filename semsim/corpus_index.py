@@ -1,11 +1,9 @@
-"""Build, update and search persistent vector indexes over text corpora with a semsim encoder."""
+"""Build and update persistent vector indexes over text corpora with a semsim encoder (search: semsim.search)."""
 
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,15 +11,17 @@ from typing import Any
 import pandas as pd
 
 from index import IndexStore, VectorIndexError, open_index, read_meta
-from index.storage import META_FILE, is_replaceable
+from index.storage import RESERVED_COLUMNS, is_replaceable
+from semsim.search import DEFAULT_BATCH_SIZE, forget_loaded_index
 
 ProgressFn = Callable[[int, int], None]
 
-DEFAULT_BATCH_SIZE = 64
 # Rows read from a CSV per step: large enough for efficient encoder batches, small enough that a
 # corpus of millions never sits in memory as a DataFrame (only its vectors and unique texts do).
 READ_CHUNK_ROWS = 4096
-_CACHE_SIZE = 4
+# Extra columns may not take these names: the index refuses rank and score (they name search-result
+# fields), and build_index writes id and text itself.
+RESERVED_EXTRA_COLUMNS = (*RESERVED_COLUMNS, "id", "text")
 
 Corpus = str | os.PathLike | pd.DataFrame | Sequence[str]
 
@@ -155,7 +155,7 @@ def build_index(encoder: Any, corpus: Corpus, column: str, out_dir: str | os.Pat
         raise VectorIndexError(f"{out_dir} already exists; choose another folder or overwrite it")
     if not is_replaceable(out_dir):  # found out now, not after encoding the whole corpus
         raise VectorIndexError(f"{out_dir} exists and is not an index folder; refusing to replace it")
-    reserved = {"id", "text", "rank", "score"} & set(extra_columns or [])
+    reserved = set(RESERVED_EXTRA_COLUMNS) & set(extra_columns or [])
     if reserved:
         raise VectorIndexError(f"extra columns cannot be named {sorted(reserved)}: the index uses those names")
     store = IndexStore.create(int(encoder.dim), kind, encoder=_encoder_summary(encoder), **(index_params or {}))
@@ -166,7 +166,7 @@ def build_index(encoder: Any, corpus: Corpus, column: str, out_dir: str | os.Pat
                                f"({counts['empty_dropped']} empty, {counts['duplicates_dropped']} duplicates)")
     store.save(out_dir, extra={"source": _source_name(corpus), "column": column,
                                "extra_columns": list(extra_columns or [])})
-    _forget(out_dir)
+    forget_loaded_index(out_dir)
     description = store.index.describe()
     return {"out_dir": str(out_dir), "count": len(store), **counts, "kind": store.kind,
             "chosen": description.get("chosen", store.kind), "chosen_reason": description["chosen_reason"],
@@ -187,7 +187,7 @@ def add_to_index(encoder: Any, index_dir: str | os.PathLike, corpus: Corpus, col
                          chunk_rows)
     if counts["added"]:
         store.save(index_dir)
-        _forget(index_dir)
+        forget_loaded_index(index_dir)
     description = store.index.describe()
     return {"index": str(index_dir), "count": len(store), **counts, "kind": store.kind,
             "chosen_reason": description["chosen_reason"], "seconds": round(time.perf_counter() - started, 3)}
@@ -210,72 +210,9 @@ def remove_from_index(index_dir: str | os.PathLike, ids: Sequence[int] | None = 
     result = store.remove(sorted(set(wanted)))
     if result.removed:
         store.save(index_dir)
-        _forget(index_dir)
+        forget_loaded_index(index_dir)
     return {"index": str(index_dir), **result.as_dict(), "missing_ids": result.missing,
             "missing_texts": missing_texts, "count": len(store)}
-
-
-# -- loading and searching --------------------------------------------------------------------
-_cache: OrderedDict[tuple[str, int, int], IndexStore] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def _cache_key(index_dir: Path) -> tuple[str, int, int]:
-    try:
-        stat = (index_dir / META_FILE).stat()
-    except OSError:
-        return (str(index_dir.resolve()), -1, -1)
-    return (str(index_dir.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-def _forget(index_dir: str | os.PathLike) -> None:
-    resolved = str(Path(index_dir).resolve())
-    with _cache_lock:
-        for key in [k for k in _cache if k[0] == resolved]:
-            del _cache[key]
-
-
-def load_index(index_dir: str | os.PathLike, expected_encoder: Any = None) -> IndexStore:
-    """Open an index folder, reusing the loaded copy while its meta.json is unchanged.
-
-    A rebuilt or updated index has a new meta.json, so it is read again. The returned store is shared:
-    use it for searching; changes go through add_to_index / remove_from_index. Raises VectorIndexError
-    if `expected_encoder` (an encoder or a dict with spec/fingerprint/dim) did not build the index.
-    """
-    index_dir = Path(index_dir)
-    key = _cache_key(index_dir)
-    with _cache_lock:
-        store = _cache.get(key)
-        if store is not None:
-            _cache.move_to_end(key)
-    if store is None:
-        store = open_index(index_dir)
-        with _cache_lock:
-            _cache[_cache_key(index_dir)] = store
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-    if expected_encoder is not None:
-        store.check_encoder(expected_encoder)
-    return store
-
-
-def search_index(encoder: Any, index: str | os.PathLike | IndexStore, queries: str | Sequence[str],
-                 k: int = 10, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
-    """Search with one query (-> a list of hits) or several (-> one list of hits per query).
-
-    Each hit is a dict: rank (1-based), id, score (cosine), text, and the index's extra columns.
-    """
-    store = index if isinstance(index, IndexStore) else load_index(index, expected_encoder=encoder)
-    if isinstance(index, IndexStore):
-        store.check_encoder(encoder)
-    single = isinstance(queries, str)
-    texts = [queries] if single else list(queries)
-    if not texts:
-        return []
-    if any(not isinstance(t, str) or not t.strip() for t in texts):
-        raise VectorIndexError("queries must be non-empty strings")
-    results = store.search(encoder.encode(texts, batch_size=batch_size), k)
-    return results[0] if single else results
 
 
 def index_info(index_dir: str | os.PathLike) -> dict[str, Any]:
