@@ -1,13 +1,14 @@
 """semsim: the entry point. Home (what the app does, what exists, a try-it search on the default model,
-where to go next) and the navigation to the other pages in pages/."""
+where to go next) and the navigation to the other pages, in app_pages/ (listed in semsim_ui.widgets.PAGES)."""
 
 import time
 
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import catalog, corpora, panels, resources, settings, widgets
-from semsim_ui.widgets import md_escape as e
+from semsim_app import catalog, corpora, settings
+from semsim_ui import panels, resources, widgets
+from semsim_ui.text import md_escape as e
 
 
 def home() -> None:
@@ -36,9 +37,9 @@ def home() -> None:
         widgets.show_error(f"The default index could not be built: {job.error}",
                            "check that the bundled model and data are installed (`make install`), then retry.")
         if st.button("Retry"):
-            from semsim_ui import jobs
+            from semsim_app import index_builds
 
-            jobs.forget(index_dir)
+            index_builds.forget(index_dir)
             st.rerun()
     else:
         with st.form("try-it", border=False):

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from semsim_ui import jobs, render, runs, settings, widgets
+from semsim_app import index_builds, run_progress, run_store, settings
+from semsim_ui import render, widgets
+from semsim_ui.text import md_escape
 
 
-def _job_line(job: jobs.BuildJob) -> str:
-    name = widgets.md_escape(Path(job.out_dir).name)
+def _job_line(job: index_builds.BuildJob) -> str:
+    name = md_escape(Path(job.out_dir).name)
     if job.phase in ("waiting", "loading model"):
-        return f"{name}: loading {widgets.md_escape(job.spec)} …"
+        return f"{name}: loading {md_escape(job.spec)} …"
     if not job.total:
         return f"{name}: reading the corpus …"
     eta = job.eta_seconds()
@@ -23,7 +25,7 @@ def _job_line(job: jobs.BuildJob) -> str:
 
 @st.fragment(run_every=settings.POLL_SECONDS)
 def _builds_fragment(out_dirs: tuple[str, ...]) -> None:
-    found = [job for job in (jobs.get(d) for d in out_dirs) if job is not None]
+    found = [job for job in (index_builds.get(d) for d in out_dirs) if job is not None]
     running = [job for job in found if job.running]
     for job in running:
         st.progress(job.fraction, text=_job_line(job))
@@ -38,7 +40,7 @@ def build_progress(out_dirs: Sequence[str | Path]) -> bool:
     """
     running, keys = False, []
     for out_dir in out_dirs:
-        job = jobs.get(out_dir)
+        job = index_builds.get(out_dir)
         if job is None:
             continue
         if job.running:
@@ -63,9 +65,9 @@ STATUS_TEXT = {
 }
 
 
-def run_progress(run: runs.Run, status: str) -> None:
+def training_progress(run: run_store.Run, status: str) -> None:
     """Progress bar with ETA, loss and validation curves of one run."""
-    progress = runs.progress(runs.log_events(run))
+    progress = run_progress.summary(run_store.log_events(run))
     total = progress["total_steps"]
     if status in ("starting", "running", "cancelling"):
         if total:
@@ -81,15 +83,15 @@ def run_progress(run: runs.Run, status: str) -> None:
 
 @st.fragment(run_every=settings.POLL_SECONDS)
 def _live_run(run_id: str) -> None:
-    run = runs.load_run(settings.runs_dir() / run_id)
+    run = run_store.load_run(settings.runs_dir() / run_id)
     if run is None:
         return
-    status = runs.status(run)
+    status = run_store.status(run)
     if status not in ("starting", "running", "cancelling"):
         st.rerun()  # the run ended: redraw the page with its model card
     st.markdown(f"**{STATUS_TEXT[status]}**")
-    run_progress(run, status)
+    training_progress(run, status)
 
 
-def live_run(run: runs.Run) -> None:
+def live_run(run: run_store.Run) -> None:
     _live_run(run.id)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from semsim_ui.compare import DOWN, DROPPED, NEW, UP
+from semsim_app.comparisons import DOWN, DROPPED, NEW, UP
 from semsim_ui.text import md_escape, plot_text
 
 MOVE_COLOURS = {UP: "background-color: #d1fae5", DOWN: "background-color: #fee2e2",
@@ -29,7 +29,7 @@ def _row_styles(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def results_table(frame: pd.DataFrame, key: str, extra_columns: Sequence[str] = ()) -> None:
-    """A result list (from compare.compare_rankings) with rows coloured by how they moved."""
+    """A result list (from comparisons.compare_rankings) with rows coloured by how they moved."""
     styled = frame.style.apply(_row_styles, axis=None).format({"score": "{:.3f}"})
     st.dataframe(styled, key=key, hide_index=True, width="stretch",
                  column_order=["rank", "change", "text", "score", *extra_columns],
@@ -128,6 +128,20 @@ def confusion_figure(result: dict[str, Any], title: str) -> Any:
                        color_continuous_scale="Blues", labels={"x": "predicted", "y": "true", "color": "count"},
                        title=plot_text(title))
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10}, coloraxis_showscale=False)
+    return figure
+
+
+def pca_map(titles: Sequence[str], groups: Sequence[str], coords: np.ndarray, explained: np.ndarray,
+            title: str) -> Any:
+    """A scatter of texts at their 2-D PCA coordinates, coloured by group (labels escaped for Plotly)."""
+    import plotly.express as px
+
+    points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "title": [plot_text(t) for t in titles],
+                           "group": [plot_text(g) for g in groups]})
+    figure = px.scatter(points, x="x", y="y", color="group", hover_name="title",
+                        hover_data={"x": False, "y": False, "group": True}, title=plot_text(title),
+                        labels={"x": f"PC1 ({explained[0]:.0%})", "y": f"PC2 ({explained[1]:.0%})"})
+    figure.update_layout(height=520, legend={"orientation": "h", "y": -0.2}, margin={"l": 10, "r": 10, "t": 50})
     return figure
 
 

@@ -1,4 +1,4 @@
-"""Cached models, classifiers, indexes and small embeddings (one load per server process).
+"""Cached models, classifiers, indexes, small embeddings and measurements (one load per server process).
 
 Folder models are keyed by their path *and* the time their semsim.json was written, so a model
 retrained in place is loaded again; bundled specs share the library's own cache (also used by the
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from semsim_ui import catalog
+from index.names import META_FILE
+from semsim_app import catalog, measurements
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -50,7 +51,7 @@ def classifier(folder: str) -> Any:
 
 def _meta_stamp(index_dir: str) -> tuple[int, int]:
     try:
-        stat = (Path(index_dir) / catalog.INDEX_META).stat()
+        stat = (Path(index_dir) / META_FILE).stat()
     except OSError:
         return (-1, -1)
     return (stat.st_mtime_ns, stat.st_size)
@@ -90,17 +91,6 @@ def device() -> dict[str, Any]:
     return describe_device()
 
 
-# For other cached functions (no spinners inside a cached function): same caches, keyed the same way.
-cached_encoder = _encoder
-cached_classifier = _classifier
-
-
-def clear_model_caches() -> None:
-    _encoder.clear()
-    _classifier.clear()
-    _embeddings.clear()
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _predictions(folder: str, stamp: float | None, texts: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return _classifier(folder, stamp).predict(list(texts))
@@ -111,3 +101,31 @@ def predictions(folder: str, texts: Sequence[str]) -> tuple[list[str], np.ndarra
     classifier(folder)
     with st.spinner(f"Classifying {len(texts):,} texts with {Path(folder).name} …"):
         return _predictions(folder, catalog.model_stamp(folder), tuple(texts))
+
+
+# -- the Evaluate page's measurements (semsim_app.measurements), keyed like the models they use -----------
+@st.cache_data(show_spinner=False, max_entries=64)
+def _pair_scores(spec: str, stamp: float | None, dataset: str, rows: int | None) -> dict[str, Any]:
+    return measurements.pair_scores(_encoder(spec, stamp), dataset, rows)
+
+
+def pair_scores(spec: str, dataset: str, rows: int | None) -> dict[str, Any]:
+    return _pair_scores(spec, catalog.model_stamp(spec), dataset, rows)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _retrieval_scores(spec: str, stamp: float | None, queries: int | None, corpus: int | None) -> dict[str, Any]:
+    return measurements.retrieval_scores(_encoder(spec, stamp), queries, corpus)
+
+
+def retrieval_scores(spec: str, queries: int | None, corpus: int | None) -> dict[str, Any]:
+    return _retrieval_scores(spec, catalog.model_stamp(spec), queries, corpus)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _classification_scores(folder: str, stamp: float | None, rows: int | None) -> dict[str, Any]:
+    return measurements.classification_scores(_classifier(folder, stamp), rows)
+
+
+def classification_scores(folder: str, rows: int | None) -> dict[str, Any]:
+    return _classification_scores(folder, catalog.model_stamp(folder), rows)

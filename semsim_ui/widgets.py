@@ -8,24 +8,28 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from semsim_ui import catalog, runtime, settings, state
+from semsim_app import catalog, settings
+from semsim_ui import runtime, state
 from semsim_ui.text import md_escape
 
-__all__ = ["md_escape"]  # re-exported: pages escape user text with widgets.md_escape
-
-# key -> (page file, title, icon, url path); the Home page is a function in app.py.
+# key -> (page file, title, icon, url path); the Home page is a function in app.py. The page files live
+# in app_pages/, not pages/: Streamlit treats a pages/ folder as the legacy multipage app, which
+# st.navigation replaces.
 PAGES = {
     "home": ("app.py", "Home", ":material/home:", ""),
-    "train": ("pages/1_Train.py", "Train / load a model", ":material/model_training:", "train"),
-    "index": ("pages/2_Index.py", "Build indexes", ":material/database:", "index"),
-    "search": ("pages/3_Search.py", "Search: base vs tuned", ":material/search:", "search"),
-    "similarity": ("pages/4_Similarity.py", "Similarity matrix", ":material/grid_on:", "similarity"),
-    "sentiment": ("pages/5_Sentiment.py", "Sentiment", ":material/reviews:", "sentiment"),
-    "evaluate": ("pages/6_Evaluate.py", "Evaluate", ":material/analytics:", "evaluate"),
+    "train": ("app_pages/train.py", "Train / load a model", ":material/model_training:", "train"),
+    "index": ("app_pages/index.py", "Build indexes", ":material/database:", "index"),
+    "search": ("app_pages/search.py", "Search: base vs tuned", ":material/search:", "search"),
+    "similarity": ("app_pages/similarity.py", "Similarity matrix", ":material/grid_on:", "similarity"),
+    "sentiment": ("app_pages/sentiment.py", "Sentiment", ":material/reviews:", "sentiment"),
+    "evaluate": ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "evaluate"),
 }
 CUSTOM = "__custom__"
-def page_setup(page: str, intro: str | None = None) -> None:
-    """Title, icon and layout of a page (a key of PAGES), and the workspace settings."""
+
+
+def page_setup(page: str, intro: str | None = None, *, device: bool = False) -> None:
+    """Everything a page does before its content: tab title, icon and layout (from PAGES), the workspace
+    settings, the Keras-friendly runtime, the heading and intro; with device=True, whether a GPU is in use."""
     _, title, icon, _ = PAGES[page]
     title = "semsim" if page == "home" else title
     st.set_page_config(page_title=f"{title} · semsim", page_icon=icon, layout="wide")
@@ -34,6 +38,8 @@ def page_setup(page: str, intro: str | None = None) -> None:
     st.title(f"{icon} {title}")
     if intro:
         st.caption(intro)
+    if device:
+        device_caption()
 
 
 _home: Any = None
@@ -147,6 +153,20 @@ def classifier_picker(label: str, mode: str, state_key: str, container: Any = No
     labels = {e.spec: e.label for e in entries}
     return state.choose(label, [e.spec for e in entries], state_key, format_func=lambda s: labels.get(s, s),
                         container=container)
+
+
+def model_pickers() -> tuple[str | None, str | None]:
+    """The "Models" block of a sidebar: a base encoder (bundled or typed) and a tuned one (None if none)."""
+    st.header("Models")
+    base = encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True)
+    return base, tuned_picker("Tuned model")
+
+
+def classifier_pickers() -> tuple[str | None, str | None]:
+    """The "Classifiers" block of a sidebar: (frozen-encoder classifier, fine-tuned classifier), None if none."""
+    st.header("Classifiers")
+    frozen = classifier_picker("Frozen-encoder classifier", "frozen", state.FROZEN_CLASSIFIER)
+    return frozen, classifier_picker("Fine-tuned classifier", "full", state.TUNED_CLASSIFIER)
 
 
 def texts_from_area(value: str, limit: int) -> list[str]:

@@ -49,7 +49,7 @@ def tiny_assets(tmp_path_factory, tiny_bert_dir) -> TinyAssets:
     from semsim.classifier import TextClassifier
     from semsim.corpus_index import build_index
     from semsim.encoders import load_encoder
-    from semsim.training.trainer import mark_as_tuned
+    from semsim.training.loop import mark_as_tuned
     from tests.tiny_models import make_bert_preset
 
     root = tmp_path_factory.mktemp("app_assets")
@@ -105,14 +105,17 @@ class AppEnv:
     # -- driving pages -----------------------------------------------------------------------
     @staticmethod
     def app(page: str | None = None, timeout: float = 180, state: dict | None = None):
-        """An AppTest of the app's entry point, switched to `page` (e.g. "pages/3_Search.py")."""
+        """An AppTest of the app's entry point, switched to `page` (a key of semsim_ui.widgets.PAGES, e.g.
+        "search": the file that st.navigation registers for it)."""
         from streamlit.testing.v1 import AppTest
+
+        from semsim_ui.widgets import PAGES
 
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
         for key, value in (state or {}).items():
             at.session_state[key] = value
         if page:
-            at.switch_page(page)
+            at.switch_page(PAGES[page][0])
         return at
 
     @staticmethod

@@ -7,7 +7,7 @@ import pytest
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/6_Evaluate.py"
+PAGE = "evaluate"
 
 
 def test_metrics_table_for_every_task(app_env):
@@ -46,7 +46,7 @@ def test_base_only_and_pca_maps(app_env):
 
 
 def test_pca_helpers():
-    from semsim_ui.compare import align_signs, pca_2d
+    from semsim_app.comparisons import align_signs, pca_2d
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(50, 8)) * np.array([5, 2, 1, 1, 1, 1, 1, 1])

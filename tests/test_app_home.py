@@ -8,12 +8,12 @@ pytest_plugins = ["tests.app_fixtures"]
 
 
 def test_home_builds_default_index_then_searches(app_env):
-    from semsim_ui import corpora, jobs
+    from semsim_app import corpora, index_builds
 
     at = app_env.app().run()
     app_env.ok(at)
     assert any("Building the default index" in i.value for i in at.info)
-    job = jobs.wait(corpora.default_index_dir(), timeout=300)
+    job = index_builds.wait(corpora.default_index_dir(), timeout=300)
     assert job is not None and job.error is None, job and job.error
     folder = corpora.default_index_dir()
     assert folder.parent == app_env.indexes and (folder / "meta.json").is_file()
@@ -33,7 +33,7 @@ def test_home_builds_default_index_then_searches(app_env):
     # A second session (a browser refresh) finds the index on disk and builds nothing.
     again = app_env.app().run()
     assert not any("Building" in i.value for i in again.info)
-    assert jobs.get(folder) is job
+    assert index_builds.get(folder) is job
 
 
 def test_home_lists_tuned_models_and_indexes(app_env):
@@ -48,11 +48,11 @@ def test_home_lists_tuned_models_and_indexes(app_env):
 
 
 def test_home_reports_a_default_index_that_cannot_be_built(app_env, monkeypatch, tmp_path):
-    from semsim_ui import corpora, jobs
+    from semsim_app import corpora, index_builds
 
     monkeypatch.setenv("SEMSIM_DEFAULT_CORPUS", str(tmp_path / "missing.csv"))
     at = app_env.app().run()
-    jobs.wait(corpora.default_index_dir(), timeout=120)
+    index_builds.wait(corpora.default_index_dir(), timeout=120)
     at.run()
     app_env.no_exceptions(at)
     [error] = app_env.errors(at)

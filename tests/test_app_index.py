@@ -7,15 +7,15 @@ import json
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/2_Index.py"
+PAGE = "index"
 CORPUS = "name,group\nData scientist,stats\nStatistician,stats\nChef,food\nSous chef,food\nNurse,care\n,empty\n"
 
 
 def _wait(*folders):
     """Wait for the builds of these index folders; their jobs."""
-    from semsim_ui import jobs
+    from semsim_app import index_builds
 
-    return [jobs.wait(folder, timeout=300) for folder in folders]
+    return [index_builds.wait(folder, timeout=300) for folder in folders]
 
 
 def test_build_base_and_tuned_indexes_from_an_upload(app_env):
@@ -34,7 +34,7 @@ def test_build_base_and_tuned_indexes_from_an_upload(app_env):
     at.run()
     at.button(key="index.build").click().run()
     app_env.no_exceptions(at)
-    from semsim_ui.catalog import index_name
+    from semsim_app.catalog import index_name
 
     base_index = app_env.indexes / index_name(app_env.assets.base_spec, "my-corpus.csv")
     assert base_index.name == "tiny_base--my-corpus"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/3_Search.py"
+PAGE = "search"
 
 
 def _search(at, query: str = "Data scientist"):
@@ -71,7 +71,7 @@ def test_search_without_a_tuned_model_says_so_and_links_to_train(app_env):
 
 
 def test_search_offers_to_build_a_missing_index(app_env):
-    from semsim_ui import jobs
+    from semsim_app import index_builds
 
     app_env.install(models=("tiny-tuned",), indexes=("tiny--titles",))
     at = app_env.app(PAGE).run()
@@ -80,8 +80,8 @@ def test_search_offers_to_build_a_missing_index(app_env):
     build = next(b for b in at.button if b.label.startswith("Build it over"))
     assert "titles.csv" not in build.label  # offered over the same corpus as the base index
     build.click().run()
-    running = jobs.active()
+    running = index_builds.active()
     assert running, "no build started"
     for job in running:
-        jobs.wait(job.out_dir, timeout=300)
+        index_builds.wait(job.out_dir, timeout=300)
         assert job.error is None, job.error

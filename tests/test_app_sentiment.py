@@ -6,7 +6,7 @@ import numpy as np
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/5_Sentiment.py"
+PAGE = "sentiment"
 LABELLED = ("text,label\nA gorgeous film.,positive\nDull and boring.,negative\nGreat fun.,positive\n"
             "Bad acting.,negative\nNot very good.,negative\n")
 

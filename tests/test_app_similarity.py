@@ -8,7 +8,7 @@ import numpy as np
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/4_Similarity.py"
+PAGE = "similarity"
 
 
 def _heatmaps(at) -> list[dict]:

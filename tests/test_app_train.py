@@ -10,7 +10,7 @@ import pytest
 
 pytest_plugins = ["tests.app_fixtures"]
 
-PAGE = "pages/1_Train.py"
+PAGE = "train"
 
 
 def _pairs_csv(rows: int = 200) -> bytes:
@@ -109,7 +109,7 @@ def _wait(predicate, timeout: float, what: str):
 
 @pytest.mark.slow
 def test_background_run_live_progress_cancel_and_refresh(app_env):
-    from semsim_ui import runs
+    from semsim_app import run_progress, run_store
 
     at = _choose_upload(app_env.app(PAGE).run(), app_env)
     at.selectbox(key="widget.semsim.base_model.train").set_value(app_env.assets.base_spec)
@@ -129,29 +129,29 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     at.button(key="train.start").click().run()
     app_env.ok(at)
 
-    [run] = runs.list_runs()
+    [run] = run_store.list_runs()
     assert (run.dir / "run.json").is_file() and (run.dir / "upload-my-pairs.csv").is_file()
     assert run.info["command"][1:5] == ["-m", "semsim", "train", "pairs"]
     command = " ".join(run.info["command"])
     assert "--rehearsal-data sts-b" in command and "--merge-alpha 0.5" in command
     try:
-        _wait(lambda: runs.status(run) == "running" and runs.progress(runs.log_events(run))["step"] > 0
-              or runs.status(run) in ("failed", "finished"), 300, "the first training step")
-        assert runs.status(run) == "running", runs.stderr_tail(run)
+        _wait(lambda: run_store.status(run) == "running" and run_progress.summary(run_store.log_events(run))["step"] > 0
+              or run_store.status(run) in ("failed", "finished"), 300, "the first training step")
+        assert run_store.status(run) == "running", run_store.stderr_tail(run)
         at.run()
         app_env.ok(at)
         assert at.get("progress"), "no progress bar while training"
         assert "step" in at.get("progress")[0].proto.text
         at.button(key="train.cancel").click().run()
         app_env.no_exceptions(at)
-        _wait(lambda: runs.status(run) not in ("starting", "running", "cancelling"), 300, "the run to stop")
+        _wait(lambda: run_store.status(run) not in ("starting", "running", "cancelling"), 300, "the run to stop")
     finally:
-        runs.cancel(run)
+        run_store.cancel(run)
 
     # A browser refresh: a new session finds the run on disk, with its model card.
     fresh = app_env.app(PAGE).run()
     app_env.ok(fresh)
-    assert runs.status(run) == "cancelled", runs.stderr_tail(run)
+    assert run_store.status(run) == "cancelled", run_store.stderr_tail(run)
     assert "cancelled" in app_env.texts(fresh)
     [comparison] = app_env.frames(fresh, "dataset", "metric", "base", "tuned", "delta")
     assert "spearman" in set(comparison["metric"])
@@ -159,7 +159,7 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     assert "my-pairs-train.csv" in set(datasets["name"])
     out = app_env.models / run.info["name"]
     assert (out / "semsim.json").is_file() and not out.with_name(out.name + ".partial").exists()
-    card = runs.card(run)
+    card = run_store.card(run)
     assert card["training"]["cancelled"] and card["training"]["epochs_run"] < 100
     assert card["hyperparameters"]["merge_alpha"] == 0.5 and card["datasets"]["rehearsal"]["rows"] == 5749
     fresh.button(key="train.use").click().run()

@@ -14,7 +14,7 @@ def _hits(*texts):
 
 
 def test_compare_rankings_marks_moves_new_and_dropped():
-    from semsim_ui.compare import compare_rankings
+    from semsim_app.comparisons import compare_rankings
 
     base, tuned = compare_rankings(_hits("a", "b", "c", "d"), _hits("c", "a", "e", "b"))
     assert tuned["change"].tolist() == ["▲ 2", "▼ 1", "new", "▼ 2"]
@@ -38,7 +38,7 @@ def test_markdown_and_plotly_escaping():
 
 
 def test_names_are_checked():
-    from semsim_ui.settings import check_name, slug
+    from semsim_app.settings import check_name, slug
 
     assert check_name(" my-model_1.0 ") == "my-model_1.0"
     for bad in ("", "../up", "a/b", ".hidden", "x" * 81):
@@ -49,7 +49,7 @@ def test_names_are_checked():
 
 def test_run_status_from_disk(tmp_path, monkeypatch):
     """A run started by another server process: its state comes from run.json, the log and the model card."""
-    from semsim_ui import runs
+    from semsim_app import run_progress, run_store
 
     monkeypatch.setenv("SEMSIM_WORKSPACE", str(tmp_path))
     out = tmp_path / "models" / "m"
@@ -57,10 +57,10 @@ def test_run_status_from_disk(tmp_path, monkeypatch):
     run_dir.mkdir(parents=True)
     info = {"id": "r1", "pid": 0, "out": str(out), "started": time.time() - 5, "name": "m"}
     (run_dir / "run.json").write_text(json.dumps(info))
-    [run] = runs.list_runs()
-    assert runs.status(run) == "failed"  # no process, no model card
+    [run] = run_store.list_runs()
+    assert run_store.status(run) == "failed"  # no process, no model card
     (run_dir / "stderr.log").write_text("Traceback ...\nsemsim: error: the training data is empty\n")
-    assert runs.error_message(run) == "the training data is empty"
+    assert run_store.error_message(run) == "the training data is empty"
 
     partial = out.with_name("m.partial")
     partial.mkdir(parents=True)
@@ -69,32 +69,32 @@ def test_run_status_from_disk(tmp_path, monkeypatch):
         '{"event": "start", "total_steps": 10}\n'
         '{"event": "step", "step": 4, "epoch": 1, "loss": 0.9, "eta_s": 6.0}\n'
         '{"event": "epoch", "epoch": 1, "step": 5, "loss": 0.8, "val_spearman": 0.6}\n{"event": "st')
-    progress = runs.progress(runs.log_events(run))
+    progress = run_progress.summary(run_store.log_events(run))
     assert progress["total_steps"] == 10 and progress["step"] == 5 and progress["fraction"] == 0.5
     assert progress["validation_series"]["value"].tolist() == [0.5, 0.6]
     assert progress["loss_series"]["loss"].tolist() == [0.9]
 
     # The process of a run is recognised by pid *and* command line (pids are reused).
     run.info["pid"] = os.getpid()
-    assert runs.status(run) == "failed"
+    assert run_store.status(run) == "failed"
 
     partial.rename(out)
     (out / "model_card.json").write_text(json.dumps({"training": {"cancelled": True}}))
-    assert runs.status(run) == "cancelled"
+    assert run_store.status(run) == "cancelled"
     (out / "model_card.json").write_text(json.dumps({"training": {"cancelled": False}}))
-    assert runs.status(run) == "finished"
-    assert runs.log_path(run) == out / "train_log.jsonl"
+    assert run_store.status(run) == "finished"
+    assert run_store.log_path(run) == out / "train_log.jsonl"
 
 
 def test_head_warmup_reaches_the_command_only_for_full_classifier_runs():
     import dataclasses
 
-    from semsim_ui import runs
+    from semsim_app import run_request
 
-    full = runs.TrainRequest(task="sentiment", base="minilm", name="m", dataset="rotten-tomatoes", mode="full",
+    full = run_request.TrainRequest(task="sentiment", base="minilm", name="m", dataset="rotten-tomatoes", mode="full",
                              head_warmup_epochs=3)
-    command = " ".join(runs.cli_arguments(full))
+    command = " ".join(run_request.cli_arguments(full))
     assert "--head-warmup-epochs 3" in command
     # a frozen run trains only the head, and pair training has no head to warm up
     for other in (dataclasses.replace(full, mode="frozen"), dataclasses.replace(full, task="pairs")):
-        assert "--head-warmup-epochs" not in " ".join(runs.cli_arguments(other))
+        assert "--head-warmup-epochs" not in " ".join(run_request.cli_arguments(other))

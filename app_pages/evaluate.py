@@ -4,20 +4,16 @@ and a 2-D PCA map of job titles under each model."""
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import catalog, evaluate, render, resources, state, widgets
-from semsim_ui.text import plot_text
-from semsim_ui.widgets import md_escape as e
+from semsim_app import catalog, measurements
+from semsim_ui import render, resources, state, widgets
+from semsim_ui.text import md_escape as e
 
 widgets.page_setup("evaluate", "The same held-out data through both models. Samples keep this quick on a "
-                                   "CPU; the model cards (Train page) hold the full-size numbers.")
+                               "CPU; the model cards (Train page) hold the full-size numbers.")
 
 with st.sidebar:
-    st.header("Models")
-    base_spec = widgets.encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True)
-    tuned_spec = widgets.tuned_picker("Tuned model")
-    st.header("Classifiers")
-    frozen = widgets.classifier_picker("Frozen-encoder classifier", "frozen", state.FROZEN_CLASSIFIER)
-    full = widgets.classifier_picker("Fine-tuned classifier", "full", state.TUNED_CLASSIFIER)
+    base_spec, tuned_spec = widgets.model_pickers()
+    frozen, full = widgets.classifier_pickers()
     if not (frozen or full):
         st.caption("None yet: train them on the Train page (task Sentiment).")
 
@@ -54,23 +50,23 @@ if st.button("Run evaluation", type="primary", key="evaluate.run"):
             for spec in models if step != "sentiment" else (frozen, full):
                 bar.progress(done / total, text=f"{step}: {e(catalog.describe_spec(spec))} …")
                 if step == "sts":
-                    results.append(evaluate.pairs(spec, "sts-b", 300 if quick else None))
+                    results.append(resources.pair_scores(spec, "sts-b", 300 if quick else None))
                 elif step == "jobs":
-                    results.append(evaluate.pairs(spec, "job-title-pairs", 500 if quick else None))
+                    results.append(resources.pair_scores(spec, "job-title-pairs", 500 if quick else None))
                 elif step == "retrieval":
-                    results.append(evaluate.retrieval(spec, 200 if quick else None, 1000 if quick else None))
+                    results.append(resources.retrieval_scores(spec, 200 if quick else None, 1000 if quick else None))
                 else:
-                    results.append(evaluate.classification(spec, 300 if quick else None))
+                    results.append(resources.classification_scores(spec, 300 if quick else None))
                 done += 1
             base_result, tuned_result = results[0], results[1] if len(results) > 1 else None
             task, dataset, metrics = {
-                "sts": ("similarity", "STS-B test", evaluate.PAIR_METRICS),
-                "jobs": ("similarity", "job-title pairs test", evaluate.PAIR_METRICS),
-                "retrieval": ("retrieval", "ESCO", evaluate.RETRIEVAL_METRICS),
+                "sts": ("similarity", "STS-B test", measurements.PAIR_METRICS),
+                "jobs": ("similarity", "job-title pairs test", measurements.PAIR_METRICS),
+                "retrieval": ("retrieval", "ESCO", measurements.RETRIEVAL_METRICS),
                 "sentiment": ("classification (frozen → fine-tuned)", "Rotten Tomatoes test",
-                              evaluate.CLASSIFICATION_METRICS),
+                              measurements.CLASSIFICATION_METRICS),
             }[step]
-            rows += evaluate.rows_for(task, dataset, base_result, tuned_result, metrics)
+            rows += measurements.rows_for(task, dataset, base_result, tuned_result, metrics)
     except ValueError as exc:  # EncoderError, DatasetError: messages meant for the user
         widgets.show_error(exc, "choose other models in the sidebar.")
     else:
@@ -96,20 +92,17 @@ rows = st.slider("Titles", 50, 1000, 300, step=50, key="evaluate.map_rows")
 if st.button("Draw the maps", key="evaluate.map"):
     state.put("semsim.evaluate.map", True)
 if state.get("semsim.evaluate.map"):
-    import plotly.express as px
-
-    sample = evaluate.map_sample(rows)
+    sample = measurements.map_sample(rows)
     reference = None
     columns = st.columns(2 if tuned_spec else 1)
     for column, spec in zip(columns, [s for s in (base_spec, tuned_spec) if s], strict=True):
         try:
-            points, coords, explained = evaluate.pca_frame(spec, sample, reference)
-        except ValueError as exc:
+            vectors = resources.embeddings(spec, sample["title"].tolist())
+            coords, explained = measurements.pca_coordinates(vectors, reference)
+        except ValueError as exc:  # EncoderError; fewer than 3 titles
             widgets.show_error(exc)
             break
         reference = coords if reference is None else reference
-        figure = px.scatter(points, x="x", y="y", color="group", hover_name="title", hover_data={"x": False,
-                            "y": False, "group": True}, title=plot_text(catalog.describe_spec(spec)),
-                            labels={"x": f"PC1 ({explained[0]:.0%})", "y": f"PC2 ({explained[1]:.0%})"})
-        figure.update_layout(height=520, legend={"orientation": "h", "y": -0.2}, margin={"l": 10, "r": 10, "t": 50})
+        figure = render.pca_map(sample["title"], sample["major_group_name"], coords, explained,
+                                catalog.describe_spec(spec))
         column.plotly_chart(figure, key=f"evaluate.map.{spec}", width="stretch")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import catalog, render, resources, settings, state, widgets
+from semsim_app import catalog, settings
+from semsim_ui import render, resources, widgets
 
 DEFAULT_TEXTS = """Data scientist
 Statistician
@@ -20,12 +21,10 @@ Chef
 Kitchen porter"""
 
 widgets.page_setup("similarity", "How close each pair of texts is under each model (cosine), and how "
-                                            "fine-tuning changed it. Hover a cell for the numbers.")
+                                 "fine-tuning changed it. Hover a cell for the numbers.")
 
 with st.sidebar:
-    st.header("Models")
-    base_spec = widgets.encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True)
-    tuned_spec = widgets.tuned_picker("Tuned model")
+    base_spec, tuned_spec = widgets.model_pickers()
 
 text = st.text_area(f"Texts, one per line (up to {settings.MAX_SIMILARITY_TEXTS})", DEFAULT_TEXTS, height=250,
                     key="similarity.texts")

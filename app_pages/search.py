@@ -5,16 +5,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from semsim_ui import catalog, compare, corpora, jobs, panels, render, resources, settings, state, widgets
-from semsim_ui.widgets import md_escape as e
+from semsim_app import catalog, comparisons, corpora, index_builds, settings
+from semsim_ui import panels, render, resources, state, widgets
+from semsim_ui.text import md_escape as e
 
 widgets.page_setup("search", "One query against the base model's index and the tuned "
-                                                  "model's index; rows show how each result moved.")
+                             "model's index; rows show how each result moved.")
 
 with st.sidebar:
-    st.header("Models")
-    base_spec = widgets.encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True)
-    tuned_spec = widgets.tuned_picker("Tuned model")
+    base_spec, tuned_spec = widgets.model_pickers()
     show_all = st.toggle("Offer every index", value=False, key="search.all_indexes",
                          help="Also list indexes built with other models (they are refused, with the reason).")
 
@@ -61,12 +60,12 @@ def offer_build(spec, key, source):
     corpus = next((c for c in corpora.bundled_corpora() if source and str(c.path) == source),
                   corpora.bundled_corpora()[0])
     target = settings.indexes_dir() / catalog.index_name(spec, corpus.path.name)
-    job = jobs.get(target)
+    job = index_builds.get(target)
     if (job is None or not job.running) and st.button(f"Build it over {corpus.label}", key=f"search.build.{key}"):
         encoder = load(spec)
         if encoder is not None:
-            jobs.start_build(target, spec, corpus.path, corpus.column, corpus.extra_columns, overwrite=True,
-                             encoder=encoder)
+            index_builds.start_build(target, spec, corpus.path, corpus.column, corpus.extra_columns,
+                                     overwrite=True, encoder=encoder)
             st.rerun()
     widgets.page_link("index", "Or build one from any corpus on the Index page")
 
@@ -87,7 +86,7 @@ if tuned_spec:
     right.subheader(f"Tuned · {e(catalog.describe_spec(tuned_spec))}")
     tuned_index = pick_index(tuned_spec, "Tuned index", state.TUNED_INDEX, base_source, right)
 
-panels.build_progress([job.out_dir for job in jobs.active()])
+panels.build_progress([job.out_dir for job in index_builds.active()])
 if base_index is None:
     with left:
         offer_build(base_spec, "base", None)
@@ -127,7 +126,7 @@ base_hits, base_seconds = base_result
 tuned_hits = tuned_result[0] if tuned_result else []
 extras = [c for c in catalog.index_entry(Path(base_index)).extra_columns
           if c in ("major_group_name", "unit_group_name", "label")][:1]
-base_frame, tuned_frame = compare.compare_rankings(base_hits, tuned_hits, extras)
+base_frame, tuned_frame = comparisons.compare_rankings(base_hits, tuned_hits, extras)
 
 with left:
     render.results_table(base_frame, key="search.base", extra_columns=extras)
@@ -137,7 +136,8 @@ if tuned_result:
         render.results_table(tuned_frame, key="search.tuned", extra_columns=extras)
         st.caption(f"{len(tuned_hits)} results in {tuned_result[1] * 1000:.0f} ms")
     st.caption(render.LEGEND)
-download = compare.results_for_download(query, base_frame, tuned_frame if tuned_result else tuned_frame.iloc[0:0],
-                                        base_spec, tuned_spec or "")
+download = comparisons.results_for_download(query, base_frame,
+                                            tuned_frame if tuned_result else tuned_frame.iloc[0:0],
+                                            base_spec, tuned_spec or "")
 st.download_button("Download results (CSV)", download.to_csv(index=False).encode("utf-8"),
                    file_name="search-results.csv", mime="text/csv", on_click="ignore", key="search.download")

@@ -7,19 +7,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import catalog, downloads, panels, render, resources, runs, settings, state, widgets
-from semsim_ui.widgets import md_escape as e
+from semsim.names import MODEL_CARD_MD
+from semsim_app import catalog, downloads, run_request, run_store, settings
+from semsim_ui import panels, render, resources, state, widgets
+from semsim_ui.text import md_escape as e
 
-widgets.page_setup("train", "Fine-tuning runs in a background process: refresh the page "
-                                                "or come back later, the run keeps going and shows up here.")
-widgets.device_caption()
+widgets.page_setup("train", "Fine-tuning runs in a background process: refresh the page or come back later, "
+                            "the run keeps going and shows up here.", device=True)
 
 # -- the run this page follows ------------------------------------------------------------------
 watched = state.get(state.WATCHED_RUN)
-run = runs.load_run(settings.runs_dir() / watched) if watched else None
-run = run or runs.current_run()
+run = run_store.load_run(settings.runs_dir() / watched) if watched else None
+run = run or run_store.current_run()
 if run is not None:
-    status = runs.status(run)
+    status = run_store.status(run)
     info = run.info
     started = datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M")
     with st.container(border=True):
@@ -31,14 +32,14 @@ if run is not None:
         if status in ("starting", "running", "cancelling"):
             panels.live_run(run)
             if status != "cancelling" and st.button("Cancel training", key="train.cancel", icon=":material/stop_circle:"):
-                st.toast(runs.cancel(run))
+                st.toast(run_store.cancel(run))
                 time.sleep(0.3)
                 st.rerun()
         else:
             st.markdown(f"**{panels.STATUS_TEXT[status]}**")
-            card = runs.card(run)
+            card = run_store.card(run)
             if card is not None:
-                panels.run_progress(run, status)
+                panels.training_progress(run, status)
                 render.model_card(card, key=f"card.{run.id}")
                 left, right = st.columns(2)
                 is_classifier = card.get("task") == "classification"
@@ -54,15 +55,15 @@ if run is not None:
                 right.download_button(f"Download {e(run.out.name)}.zip", downloads.lazy_zip(run.out),
                                       file_name=f"{run.out.name}.zip", mime="application/zip",
                                       on_click="ignore", key="train.zip")
-                md = run.out / "model_card.md"
+                md = run.out / MODEL_CARD_MD
                 if md.is_file():
-                    with st.expander("model_card.md (as written)"):
+                    with st.expander(f"{MODEL_CARD_MD} (as written)"):
                         st.code(md.read_text(encoding="utf-8", errors="replace"), language="markdown")
             elif status == "failed":
-                widgets.show_error(f"Training stopped with an error: {runs.error_message(run)}",
+                widgets.show_error(f"Training stopped with an error: {run_store.error_message(run)}",
                                    "fix the data or settings named above and start again.")
                 with st.expander("Last lines of the training log"):
-                    st.code(runs.stderr_tail(run) or "(empty)", language="text")
+                    st.code(run_store.stderr_tail(run) or "(empty)", language="text")
 
 tab_start, tab_load, tab_runs = st.tabs(["Start a run", "Load an existing model", "All runs"])
 
@@ -79,8 +80,8 @@ with tab_start:
         rehearsal, merge_alpha, head_warmup = False, 1.0, 0
         if task == "pairs":
             dataset = st.radio("Data", ["job-title-pairs", "sts-b", "upload"], horizontal=True, key="train.pairs_data",
-                               format_func={**runs.PAIR_DATASETS, "upload": "Upload a CSV"}.get)
-            objective = st.selectbox("Objective", runs.OBJECTIVES, key="train.objective",
+                               format_func={**run_request.PAIR_DATASETS, "upload": "Upload a CSV"}.get)
+            objective = st.selectbox("Objective", run_request.OBJECTIVES, key="train.objective",
                                      help="cosent and angular-mse learn graded scores; mnrl learns from positive "
                                           "pairs with in-batch negatives (graded pairs: only high-scoring ones).")
             mode = "full"
@@ -99,7 +100,7 @@ with tab_start:
                 score_range = tuple(float(x) for x in low_high.split(".."))
         else:
             dataset = st.radio("Data", ["rotten-tomatoes", "upload"], horizontal=True, key="train.labelled_data",
-                               format_func={**runs.LABELLED_DATASETS, "upload": "Upload a CSV"}.get)
+                               format_func={**run_request.LABELLED_DATASETS, "upload": "Upload a CSV"}.get)
             objective = "cosent"
             mode = st.radio("Mode", ["full", "frozen"], key="train.mode", horizontal=True,
                             format_func={"full": "fine-tune the encoder too", "frozen": "frozen encoder, train the head"}.get)
@@ -138,7 +139,7 @@ with tab_start:
 
     request = None
     if base:
-        request = runs.TrainRequest(
+        request = run_request.TrainRequest(
             task=task, base=base, name=name, dataset=dataset, objective=objective, mode=mode, epochs=int(epochs),
             batch_size=int(batch_size), learning_rate=float(learning_rate), warmup_ratio=float(warmup),
             patience=int(patience), max_steps_per_epoch=int(max_steps) or None,
@@ -153,10 +154,10 @@ with tab_start:
 
         try:
             settings.check_name(name, "model name")
-            prepared = runs.prepare_data(request)
+            prepared = run_request.prepare_data(request)
         except DatasetError as exc:
             widgets.show_error(f"This file cannot be used for training: {exc}", widgets.dataset_todo(exc))
-        except (runs.RunError, ValueError) as exc:
+        except (run_request.RunError, ValueError) as exc:
             widgets.show_error(exc)
     elif dataset == "upload":
         st.caption("Upload a CSV to see a preview; nothing starts before the file has been checked.")
@@ -168,13 +169,13 @@ with tab_start:
         for note in prepared.notes:
             st.text(note)
         st.dataframe(prepared.train.head(20), hide_index=True, width="stretch", key="train.preview")
-        active = run is not None and runs.status(run) in ("starting", "running", "cancelling")
+        active = run is not None and run_store.status(run) in ("starting", "running", "cancelling")
         if active:
             st.caption("One run at a time on this machine: cancel the current run to start another.")
         if st.button("Start training", type="primary", key="train.start", disabled=active):
             try:
-                started_run = runs.start(request, prepared)
-            except (runs.RunError, ValueError, OSError) as exc:
+                started_run = run_store.start(request, prepared)
+            except (run_request.RunError, ValueError, OSError) as exc:
                 widgets.show_error(exc)
             else:
                 state.put(state.WATCHED_RUN, started_run.id)
@@ -229,12 +230,12 @@ with tab_load:
 
 # -- all runs -----------------------------------------------------------------------------------
 with tab_runs:
-    all_runs = runs.list_runs()
+    all_runs = run_store.list_runs()
     if not all_runs:
         st.caption("No training runs yet.")
     else:
         table = pd.DataFrame([{"run": r.id, "model": r.info.get("name"), "task": r.info.get("task"),
-                               "status": runs.status(r), "data": r.info.get("dataset"),
+                               "status": run_store.status(r), "data": r.info.get("dataset"),
                                "started": datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")}
                               for r in all_runs])
         st.dataframe(table, hide_index=True, width="stretch", key="train.runs")

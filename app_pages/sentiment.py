@@ -5,7 +5,8 @@ import io
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import compare, render, resources, settings, state, widgets
+from semsim_app import comparisons, settings
+from semsim_ui import render, resources, widgets
 
 EXAMPLES = """A gorgeous, witty, seductive movie.
 The plot is paper-thin and the jokes fall flat.
@@ -14,12 +15,10 @@ I wanted to like it, I really did."""
 METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
 
 widgets.page_setup("sentiment", "A classifier on a frozen encoder (only its head was trained) next to one "
-                                    "whose encoder was fine-tuned too.")
+                                "whose encoder was fine-tuned too.")
 
 with st.sidebar:
-    st.header("Classifiers")
-    frozen = widgets.classifier_picker("Frozen-encoder classifier", "frozen", state.FROZEN_CLASSIFIER)
-    tuned = widgets.classifier_picker("Fine-tuned classifier", "full", state.TUNED_CLASSIFIER)
+    frozen, tuned = widgets.classifier_pickers()
 
 if frozen is None and tuned is None:
     widgets.need_model("sentiment classifier", "Train two on the Train page (task Sentiment, Rotten Tomatoes): one "
@@ -111,7 +110,8 @@ if true_labels is not None:
         st.subheader("On the labelled file")
         names = list(scores)
         if len(names) == 2:
-            rows = compare.metric_rows("sentiment", "uploaded file", scores["frozen"], scores["fine-tuned"], METRICS)
+            rows = comparisons.metric_rows("sentiment", "uploaded file", scores["frozen"], scores["fine-tuned"],
+                                           METRICS)
             frame = pd.DataFrame(rows).drop(columns=["task", "dataset"]).rename(
                 columns={"base": "frozen", "tuned": "fine-tuned"})
         else:

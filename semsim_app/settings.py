@@ -17,8 +17,9 @@ import os
 import re
 from pathlib import Path
 
+from semsim.names import DEFAULT_MODEL
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "minilm"
 DEFAULT_MAX_UPLOAD_MB = 50
 # Rows the pages embed on the spot (sentiment predictions, uploaded evaluation files).
 MAX_INTERACTIVE_ROWS = 5_000

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from semsim_ui import settings
-
-MODEL_CONFIG = "semsim.json"  # = semsim.encoders.base.CONFIG_FILE, without importing TensorFlow
-INDEX_META = "meta.json"  # = index.storage.META_FILE, without importing faiss
+from index.names import META_FILE
+from semsim.names import CONFIG_FILE, MODEL_CARD_JSON
+from semsim_app import settings
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def model_entry(folder: Path) -> ModelEntry | None:
     """A tuned encoder or classifier folder -> its entry (None if it is not a semsim model folder)."""
-    config = _read_json(folder / MODEL_CONFIG)
+    config = _read_json(folder / CONFIG_FILE)
     if config is None:
         return None
-    created = (folder / MODEL_CONFIG).stat().st_mtime
-    card = _read_json(folder / "model_card.json") or {}
+    created = (folder / CONFIG_FILE).stat().st_mtime
+    card = _read_json(folder / MODEL_CARD_JSON) or {}
     base = card.get("base_model") or config.get("base_spec")
     if config.get("task") == "classifier":
         mode = str(config.get("mode", "full"))
@@ -68,7 +66,7 @@ def model_folders() -> list[Path]:
     if not root.is_dir():
         return []
     return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and (p / MODEL_CONFIG).is_file()), key=lambda p: p.name.lower())
+                   and (p / CONFIG_FILE).is_file()), key=lambda p: p.name.lower())
 
 
 def tuned_models() -> list[ModelEntry]:
@@ -109,21 +107,17 @@ def describe_spec(spec: str) -> str:
 
 def model_fingerprint(spec: str) -> str | None:
     """The fingerprint a saved folder declares (None for bundled specs: known only once loaded)."""
-    config = _read_json(Path(spec) / MODEL_CONFIG) if spec else None
+    config = _read_json(Path(spec) / CONFIG_FILE) if spec else None
     return config.get("fingerprint") if config else None
 
 
 def model_stamp(spec: str) -> float | None:
     """Changes when a model folder is rewritten (retrained in place); None for non-folder specs."""
     path = Path(spec).expanduser()
-    config = path / MODEL_CONFIG
+    config = path / CONFIG_FILE
     if config.is_file():
         return config.stat().st_mtime
     return path.stat().st_mtime if path.is_dir() else None
-
-
-def folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 # -- indexes ------------------------------------------------------------------------------------
@@ -155,10 +149,10 @@ class IndexEntry:
 
 
 def index_entry(folder: Path) -> IndexEntry:
-    meta = _read_json(folder / INDEX_META)
+    meta = _read_json(folder / META_FILE)
     if meta is None:
         return IndexEntry(folder.name, str(folder), 0, 0, "?", None, None, None, None, (), None,
-                          error=f"{INDEX_META} is missing or unreadable; rebuild or delete this index")
+                          error=f"{META_FILE} is missing or unreadable; rebuild or delete this index")
     encoder = meta.get("encoder") or {}
     extra = meta.get("extra") or {}
     info = meta.get("index") or {}
@@ -193,10 +187,7 @@ def delete_index(name: str) -> None:
     folder = (root / settings.check_name(name, "index name")).resolve()
     if folder.parent != root or not folder.is_dir():
         raise ValueError(f"no index called {name!r}")
-    if not (folder / INDEX_META).is_file() and any(folder.iterdir()):
+    if not (folder / META_FILE).is_file() and any(folder.iterdir()):
         raise ValueError(f"{folder} does not look like an index folder; not deleting it")
     shutil.rmtree(folder)
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semsim_ui import catalog
+from semsim_app import catalog
 
 
 @dataclass

@@ -6,13 +6,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from semsim_ui import catalog, corpora, jobs, panels, resources, settings, state, widgets
-from semsim_ui.widgets import md_escape as e
+from semsim_app import catalog, corpora, index_builds, settings
+from semsim_ui import panels, resources, state, widgets
+from semsim_ui.text import md_escape as e
 
 widgets.page_setup("index", "Embed a corpus once per model; the Search page then answers queries "
-                                        "from these indexes. Builds run in the background with progress.")
+                            "from these indexes. Builds run in the background with progress.")
 
-panels.build_progress([job.out_dir for job in jobs.active()])
+panels.build_progress([job.out_dir for job in index_builds.active()])
 
 # -- build ----------------------------------------------------------------------------------------
 st.subheader("Build")
@@ -76,7 +77,7 @@ if corpus is not None and models:
                     path, _ = corpora.save_upload(*upload)
                 for spec, target in targets.items():
                     encoder = resources.encoder(spec)
-                    jobs.start_build(target, spec, path, column, extras, overwrite=True, encoder=encoder)
+                    index_builds.start_build(target, spec, path, column, extras, overwrite=True, encoder=encoder)
                     started += 1
             except ValueError as exc:  # EncoderError, DatasetError
                 widgets.show_error(exc, "check the model spec and the file, then build again.")
@@ -104,8 +105,8 @@ with left:
             if not Path(entry.source).is_file():
                 raise ValueError(f"the corpus {entry.source} is no longer there; build a new index instead")
             encoder = resources.encoder(entry.spec)
-            jobs.start_build(entry.path, entry.spec, entry.source, entry.column or "text", entry.extra_columns,
-                             overwrite=True, encoder=encoder)
+            index_builds.start_build(entry.path, entry.spec, entry.source, entry.column or "text",
+                                     entry.extra_columns, overwrite=True, encoder=encoder)
         except ValueError as exc:
             widgets.show_error(exc)
         else:

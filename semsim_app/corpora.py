@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from semsim_ui import catalog, jobs, settings
+from index.names import META_FILE
+from semsim_app import catalog, index_builds, settings
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,15 @@ def default_index_dir() -> Path:
     return settings.indexes_dir() / catalog.index_name(settings.default_model(), path.name)
 
 
-def default_index_state(start: bool = True) -> tuple[str, jobs.BuildJob | None]:
+def default_index_state(start: bool = True) -> tuple[str, index_builds.BuildJob | None]:
     """("ready" | "building" | "failed" | "missing", job) for the default model's default index.
 
     With start=True a missing index starts building in the background (once per server process).
     """
     folder = default_index_dir()
-    if (folder / catalog.INDEX_META).is_file():
+    if (folder / META_FILE).is_file():
         return "ready", None
-    job = jobs.get(folder)
+    job = index_builds.get(folder)
     if job is not None and job.running:
         return "building", job
     if job is not None and job.error:
@@ -85,4 +86,5 @@ def default_index_state(start: bool = True) -> tuple[str, jobs.BuildJob | None]:
     if path.is_file():
         wanted = ("unit_group_name", "major_group_name")
         extras = tuple(c for c in wanted if c in header(path))
-    return "building", jobs.start_build(folder, settings.default_model(), path, column, extras, overwrite=True)
+    return "building", index_builds.start_build(folder, settings.default_model(), path, column, extras,
+                                                overwrite=True)
