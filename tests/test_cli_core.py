@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from semsim.cli import main
+from semsim.cli import build_parser, main
 
 
 def run(capsys, *argv):
@@ -135,9 +139,6 @@ def test_sts_b_test_spearman_of_the_bundled_encoders(capsys, model, expected):
 
 def test_cli_prints_no_tensorflow_startup_noise(tiny_bert_dir):
     """TensorFlow's C++ start-up logs (CUDA probe, absl) must never reach the user's terminal."""
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-m", "semsim", "similarity", "--model", f"keras-hub:{tiny_bert_dir}",
                              "nurse", "chef"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -167,3 +168,41 @@ def test_train_pairs_with_rehearsal_and_merge_via_cli(capsys, tiny_spec, tmp_pat
     assert card["datasets"]["rehearsal"] == {**card["datasets"]["rehearsal"], "name": "general.csv", "rows": 32}
     code, _, err = run(capsys, *common[:-2], "--merge-alpha", "1.5", "--out", str(tmp_path / "bad"))
     assert code == 2 and "merge alpha" in err
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        yield path, parser
+    for group in groups:
+        for name, sub in group.choices.items():
+            yield from _leaf_commands(sub, (*path, name))
+
+
+def test_every_command_takes_json():
+    commands = dict(_leaf_commands(build_parser()))
+    assert {("models",), ("evaluate", "sts"), ("index", "build"), ("search",)} <= set(commands)
+    lacking = [" ".join(path) for path, parser in commands.items()
+               if not any("--json" in a.option_strings for a in parser._actions)]
+    assert lacking == []
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import json, sys\nfrom semsim.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "usage: semsim" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_output_to_a_reader_that_went_away_exits_quietly():
+    """`semsim models | head -1`: head may exit before semsim writes; that is no error and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all, so the write fails every time, not only when head is quick
+    try:
+        result = subprocess.run([sys.executable, "-m", "semsim", "models"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr

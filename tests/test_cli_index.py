@@ -8,8 +8,10 @@ import faiss
 import pandas as pd
 import pytest
 
-import semsim.cli_index
-from semsim.cli import main
+import semsim.cli.evaluate
+import semsim.cli.index
+import semsim.cli.search
+from semsim.cli import build_parser, main
 from tests.test_index_fakes import TrigramEncoder
 
 TITLES = ["Data scientist", "Data analyst", "Software engineer", "Nurse", "Head chef", "Bus driver"]
@@ -31,7 +33,8 @@ def fake_models(monkeypatch):
     def load(spec):
         return loaded.setdefault(spec, TrigramEncoder(spec=spec, salt=spec))
 
-    monkeypatch.setattr(semsim.cli_index, "load_model", load)
+    for module in (semsim.cli.index, semsim.cli.search, semsim.cli.evaluate):
+        monkeypatch.setattr(module, "load_model", load)
     return loaded
 
 
@@ -147,7 +150,7 @@ def test_bundled_job_titles_build_with_one_command(capsys, tmp_path):
     if code == 2:
         pytest.skip("data/job_titles.csv is not built")
     summary = json.loads(out)
-    titles = pd.read_csv(semsim.cli_index.resolve_corpus("job-titles", None)[0], keep_default_na=False)
+    titles = pd.read_csv(semsim.cli.index.resolve_corpus("job-titles", None)[0], keep_default_na=False)
     assert summary["count"] == titles["title"].str.strip().replace("", None).dropna().nunique()
     code, out, _ = run(capsys, "search", "--index", str(tmp_path / "jobs"), "--query", "Chief executive",
                        "-k", "1", "--columns", "unit_group_name", "--json")
@@ -170,7 +173,10 @@ def test_evaluate_retrieval(capsys, tmp_path):
     assert code == 0 and "ndcg@10" in out and "(primary)" in out
 
 
-def test_cli_kinds_match_the_index_package():
+def test_index_build_offers_every_kind_of_the_index_package():
     import index
 
-    assert set(semsim.cli_index.INDEX_KINDS) == set(index.KINDS)
+    parser = build_parser()
+    for kind in ["auto", *index.KINDS]:
+        args = parser.parse_args(["index", "build", "--corpus", "c.csv", "--out", "idx", "--kind", kind])
+        assert args.kind == kind

@@ -1,18 +1,15 @@
-"""Shared CLI plumbing: user errors -> exit 2, --json output, progress bars."""
+"""How commands print: --json or text, fixed-width tables, progress bars on stderr."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-
-class CliError(Exception):
-    """A user mistake (bad argument, bad file): printed as one line, exit code 2."""
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -33,12 +30,10 @@ def _to_jsonable(value: Any) -> Any:
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], str] | None = None) -> None:
     """Print a result as JSON (machine) or as text from `render` (human)."""
-    if as_json:
+    if as_json or render is None:
         print(json.dumps(_to_jsonable(result), indent=2, ensure_ascii=False))
-    elif render is not None:
-        print(render(result))
     else:
-        print(json.dumps(_to_jsonable(result), indent=2, ensure_ascii=False))
+        print(render(result))
 
 
 def progress_bar(desc: str, enabled: bool = True) -> Callable[[int, int], None] | None:
@@ -61,8 +56,6 @@ def progress_bar(desc: str, enabled: bool = True) -> Callable[[int, int], None] 
 
 
 def _force_progress() -> bool:
-    import os
-
     return os.environ.get("SEMSIM_PROGRESS") == "1"
 
 
@@ -77,21 +70,3 @@ def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None, f
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
-
-
-def positive_int(value: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-def load_model(spec: str) -> Any:
-    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow)."""
-    from semsim.encoders import load_encoder
-
-    return load_encoder(spec)

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from semsim.cli_util import CliError, add_json_flag, emit, format_table, positive_int
+from semsim.cli.arguments import CliError, positive_int
+from semsim.cli.output import add_json_flag, emit, format_table
 
 
 def _fraction(value: str) -> float:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from semsim import _env  # noqa: F401
-from semsim.cli_util import CliError
+from semsim.cli.arguments import CliError
 
 # Each module exposes register(commands, evaluate) adding its sub-commands; `evaluate` is the
 # sub-parser group under `semsim evaluate`. Every handler is set with parser.set_defaults(func=...).
-COMMAND_MODULES = ["semsim.cli_core", "semsim.cli_index", "semsim.cli_train"]
+# Modules import their heavy dependencies inside the handlers: `semsim --help` must not start TensorFlow.
+COMMAND_MODULES = ["semsim.cli.encoders", "semsim.cli.evaluate", "semsim.cli.index", "semsim.cli.search",
+                   "semsim.cli.train"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
@@ -52,5 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Piped output is buffered: flushing here makes a closed pipe show up inside this try,
+            # not as "Exception ignored" at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`semsim models | head -1`): what it read is all it wanted, so this
+        # is no error. stdout now points at /dev/null, so the interpreter's own final flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0

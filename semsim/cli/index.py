@@ -1,4 +1,4 @@
-"""CLI commands: index build/add/remove/info, search, evaluate retrieval."""
+"""The index commands: build, add, remove and info of index folders over text corpora."""
 
 from __future__ import annotations
 
@@ -7,21 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from semsim.cli_util import (
-    CliError,
-    add_json_flag,
-    emit,
-    format_table,
-    load_model,
-    positive_int,
-    progress_bar,
-)
-
-DEFAULT_MODEL = "minilm"
-INDEX_KINDS = ("auto", "flat", "hnsw", "hnsw-sq8", "ivf", "ivf-sq8", "numpy")  # = index.KINDS, without importing faiss
-
-
-
+from index.names import KIND_NAMES
+from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.output import add_json_flag, emit, progress_bar
 
 # -- argument types -----------------------------------------------------------------------------
 
@@ -47,7 +35,8 @@ def _param(value: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-def _column_list(value: str) -> list[str]:
+def column_list(value: str) -> list[str]:
+    """argparse type: comma-separated column names."""
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
@@ -81,7 +70,8 @@ def _index_params(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
     return dict(pairs or [])
 
 
-def _meta_model(index_dir: str) -> str:
+def model_that_built(index_dir: str) -> str:
+    """The encoder spec an index folder records, for commands whose --model defaults to it."""
     from semsim.corpus_index import index_info
 
     spec = (index_info(index_dir).get("encoder") or {}).get("spec")
@@ -122,7 +112,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     from semsim.corpus_index import add_to_index
 
     path, column, _ = resolve_corpus(args.corpus, args.column)
-    encoder = load_model(args.model or _meta_model(args.index))
+    encoder = load_model(args.model or model_that_built(args.index))
     result = add_to_index(encoder, args.index, path, column=column, extra_columns=args.extra_columns or [],
                           batch_size=args.batch_size, progress=progress_bar(f"embedding with {encoder.name}"))
     emit(result, args.json, _render_build)
@@ -174,63 +164,19 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- search -------------------------------------------------------------------------------------
-def cmd_search(args: argparse.Namespace) -> int:
-    from semsim.search import load_index, search_index
-
-    if not args.query.strip():
-        raise CliError("--query must not be empty")
-    store = load_index(args.index)
-    encoder = load_model(args.model or _meta_model(args.index))
-    hits = search_index(encoder, store, args.query, k=args.k)
-    columns = ["rank", "score", "text", *(args.columns or [])]
-    unknown = [c for c in args.columns or [] if hits and c not in hits[0]]
-    if unknown:
-        raise CliError(f"no column {unknown[0]!r} in the index; it has: {', '.join(store.rows().column_names)}")
-    emit({"query": args.query, "model": encoder.spec, "index": args.index, "hits": hits}, args.json,
-         lambda r: format_table(r["hits"], columns))
-    return 0
-
-
-# -- evaluate retrieval -------------------------------------------------------------------------
-def _render_retrieval(result: dict[str, Any]) -> str:
-    keys = [k for k in result if k.startswith(("recall@", "mrr@", "ndcg@"))]
-    lines = [f"{result['name']}: {result['n_queries']} queries against {result['n_corpus']} texts, "
-             f"model {result['model']}"]
-    lines += [f"  {key:<10} {result[key]:.4f}" + ("  (primary)" if key == result["primary_metric"] else "")
-              for key in keys]
-    return "\n".join(lines)
-
-
-def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
-    from semsim import data
-    from semsim.evaluation import RetrievalEvaluator
-
-    if bool(args.queries) != bool(args.corpus):
-        raise CliError("give both --queries and --corpus, or neither (for the bundled ESCO set)")
-    queries = args.queries or data.bundled_path("esco-retrieval", "queries")
-    corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
-    name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
-    evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
-    encoder = load_model(args.model)
-    result = evaluator(encoder, progress=progress_bar(f"embedding with {encoder.name}"))
-    emit(result, args.json, _render_retrieval)
-    return 0
-
-
 def register(commands: Any, evaluate: Any) -> None:
     index = commands.add_parser("index", help="build, update and inspect vector indexes")
     index_commands = index.add_subparsers(dest="index_command", required=True, parser_class=type(index))
 
     p = index_commands.add_parser("build", help="embed a corpus CSV into a new index folder")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="encoder spec (default: %(default)s)")
+    add_model_argument(p)
     p.add_argument("--corpus", required=True,
                    help="a CSV file, or a bundled corpus: job-titles (data/job_titles.csv, column title)")
     p.add_argument("--column", help="text column (default: text, or the bundled corpus's text column)")
-    p.add_argument("--extra-columns", type=_column_list,
+    p.add_argument("--extra-columns", type=column_list,
                    help="comma-separated columns stored with each text (default: all, for a bundled corpus)")
     p.add_argument("--out", required=True, help="index folder to create")
-    p.add_argument("--kind", choices=INDEX_KINDS, default="auto",
+    p.add_argument("--kind", choices=KIND_NAMES, default="auto",
                    help="auto: exact flat search up to 50,000 texts, HNSW above (default: %(default)s)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="index parameter, repeatable: M, ef_construction, ef_search (hnsw); nlist, nprobe "
@@ -244,7 +190,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("--corpus", required=True, help="CSV file (or a bundled corpus name)")
     p.add_argument("--column", help="text column (default: text)")
-    p.add_argument("--extra-columns", type=_column_list, help="comma-separated columns stored with each text")
+    p.add_argument("--extra-columns", type=column_list, help="comma-separated columns stored with each text")
     p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     add_json_flag(p)
@@ -262,20 +208,3 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--index", required=True, help="index folder")
     add_json_flag(p)
     p.set_defaults(func=cmd_index_info)
-
-    p = commands.add_parser("search", help="nearest texts in an index for a query")
-    p.add_argument("--index", required=True, help="index folder")
-    p.add_argument("--query", required=True, help="the text to search for")
-    p.add_argument("-k", type=positive_int, default=10, help="number of results (default: %(default)s)")
-    p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
-    p.add_argument("--columns", type=_column_list, help="extra columns to show, comma-separated")
-    add_json_flag(p)
-    p.set_defaults(func=cmd_search)
-
-    p = evaluate.add_parser("retrieval", help="recall@k, MRR@10, nDCG@10 on a query set (ESCO by default)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="encoder spec (default: %(default)s)")
-    p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
-    p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    add_json_flag(p)
-    p.set_defaults(func=cmd_evaluate_retrieval)

@@ -1,4 +1,4 @@
-"""CLI commands: models, embed, similarity, evaluate sts / pairs."""
+"""Commands that use an encoder directly: models (list them), embed (a CSV column), similarity (texts)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from semsim.cli_util import (
-    CliError,
-    add_json_flag,
-    emit,
-    format_table,
-    load_model,
-    positive_int,
-    progress_bar,
-)
-
-DEFAULT_MODEL = "minilm"
-
-
-
-
-def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DEFAULT_MODEL) -> None:
-    parser.add_argument("--model", default=default,
-                        help="minilm, use-multilingual, tfhub:<handle>, keras-hub:<preset-or-folder>, "
-                             "or a model folder (default: %(default)s)")
-
-
+from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.output import add_json_flag, emit, format_table, progress_bar
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -107,42 +88,6 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- evaluate sts / pairs -----------------------------------------------------------------------
-def _render_correlation(result: dict[str, Any]) -> str:
-    return (f"{result['dataset']}: {result['n_pairs']} pairs, model {result['model']}\n"
-            f"  Pearson  x100: {result['pearson_x100']:.2f}\n"
-            f"  Spearman x100: {result['spearman_x100']:.2f}")
-
-
-def cmd_evaluate_sts(args: argparse.Namespace) -> int:
-    from semsim import data
-    from semsim.evaluation import PairSimilarityEvaluator
-
-    if args.data:
-        frame = data.load_pairs(args.data, score_range=(0.0, 5.0),
-                                columns=("sentence1", "sentence2", "score"))
-        name = Path(args.data).name
-    else:
-        frame = data.load_sts(args.split)
-        name = f"sts-b {args.split}"
-    encoder = load_model(args.model)
-    result = {"model": encoder.spec, **PairSimilarityEvaluator.from_frame(frame, name=name)(encoder)}
-    emit(result, args.json, _render_correlation)
-    return 0
-
-
-def cmd_evaluate_pairs(args: argparse.Namespace) -> int:
-    from semsim import data
-    from semsim.evaluation import PairSimilarityEvaluator
-
-    frame = data.load_pairs(args.data, score_range=None)
-    encoder = load_model(args.model)
-    result = {"model": encoder.spec,
-              **PairSimilarityEvaluator.from_frame(frame, name=Path(args.data).name)(encoder)}
-    emit(result, args.json, _render_correlation)
-    return 0
-
-
 def register(commands: Any, evaluate: Any) -> None:
     p = commands.add_parser("models", help="list the encoders that can be loaded here")
     add_json_flag(p)
@@ -163,16 +108,3 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("texts", nargs="+", help="two or more texts")
     add_json_flag(p)
     p.set_defaults(func=cmd_similarity)
-
-    p = evaluate.add_parser("sts", help="Pearson/Spearman x100 on STS-B (test by default)")
-    add_model_argument(p)
-    p.add_argument("--data", help="a CSV with sentence1, sentence2, score (0-5) instead of bundled STS-B")
-    p.add_argument("--split", choices=["train", "dev", "test"], default="test")
-    add_json_flag(p)
-    p.set_defaults(func=cmd_evaluate_sts)
-
-    p = evaluate.add_parser("pairs", help="Pearson/Spearman on a scored-pairs CSV (text_a, text_b, score)")
-    add_model_argument(p)
-    p.add_argument("--data", required=True)
-    add_json_flag(p)
-    p.set_defaults(func=cmd_evaluate_pairs)

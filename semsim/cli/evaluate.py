@@ -1,0 +1,95 @@
+"""The evaluate commands for encoders: sts, pairs (correlation with gold scores) and retrieval."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.output import add_json_flag, emit, progress_bar
+
+
+# -- evaluate sts / pairs -----------------------------------------------------------------------
+def _render_correlation(result: dict[str, Any]) -> str:
+    return (f"{result['dataset']}: {result['n_pairs']} pairs, model {result['model']}\n"
+            f"  Pearson  x100: {result['pearson_x100']:.2f}\n"
+            f"  Spearman x100: {result['spearman_x100']:.2f}")
+
+
+def cmd_evaluate_sts(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.evaluation import PairSimilarityEvaluator
+
+    if args.data:
+        frame = data.load_pairs(args.data, score_range=(0.0, 5.0),
+                                columns=("sentence1", "sentence2", "score"))
+        name = Path(args.data).name
+    else:
+        frame = data.load_sts(args.split)
+        name = f"sts-b {args.split}"
+    encoder = load_model(args.model)
+    result = {"model": encoder.spec, **PairSimilarityEvaluator.from_frame(frame, name=name)(encoder)}
+    emit(result, args.json, _render_correlation)
+    return 0
+
+
+def cmd_evaluate_pairs(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.evaluation import PairSimilarityEvaluator
+
+    frame = data.load_pairs(args.data, score_range=None)
+    encoder = load_model(args.model)
+    result = {"model": encoder.spec,
+              **PairSimilarityEvaluator.from_frame(frame, name=Path(args.data).name)(encoder)}
+    emit(result, args.json, _render_correlation)
+    return 0
+
+
+# -- evaluate retrieval -------------------------------------------------------------------------
+def _render_retrieval(result: dict[str, Any]) -> str:
+    keys = [k for k in result if k.startswith(("recall@", "mrr@", "ndcg@"))]
+    lines = [f"{result['name']}: {result['n_queries']} queries against {result['n_corpus']} texts, "
+             f"model {result['model']}"]
+    lines += [f"  {key:<10} {result[key]:.4f}" + ("  (primary)" if key == result["primary_metric"] else "")
+              for key in keys]
+    return "\n".join(lines)
+
+
+def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.evaluation import RetrievalEvaluator
+
+    if bool(args.queries) != bool(args.corpus):
+        raise CliError("give both --queries and --corpus, or neither (for the bundled ESCO set)")
+    queries = args.queries or data.bundled_path("esco-retrieval", "queries")
+    corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
+    name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
+    evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
+    encoder = load_model(args.model)
+    result = evaluator(encoder, progress=progress_bar(f"embedding with {encoder.name}"))
+    emit(result, args.json, _render_retrieval)
+    return 0
+
+
+def register(commands: Any, evaluate: Any) -> None:
+    p = evaluate.add_parser("sts", help="Pearson/Spearman x100 on STS-B (test by default)")
+    add_model_argument(p)
+    p.add_argument("--data", help="a CSV with sentence1, sentence2, score (0-5) instead of bundled STS-B")
+    p.add_argument("--split", choices=["train", "dev", "test"], default="test")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_sts)
+
+    p = evaluate.add_parser("pairs", help="Pearson/Spearman on a scored-pairs CSV (text_a, text_b, score)")
+    add_model_argument(p)
+    p.add_argument("--data", required=True)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_pairs)
+
+    p = evaluate.add_parser("retrieval", help="recall@k, MRR@10, nDCG@10 on a query set (ESCO by default)")
+    add_model_argument(p)
+    p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
+    p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_retrieval)

@@ -1,0 +1,38 @@
+"""The search command: the nearest texts in an index folder for a query."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from semsim.cli.arguments import CliError, load_model, positive_int
+from semsim.cli.index import column_list, model_that_built
+from semsim.cli.output import add_json_flag, emit, format_table
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from semsim.search import load_index, search_index
+
+    if not args.query.strip():
+        raise CliError("--query must not be empty")
+    store = load_index(args.index)
+    encoder = load_model(args.model or model_that_built(args.index))
+    hits = search_index(encoder, store, args.query, k=args.k)
+    columns = ["rank", "score", "text", *(args.columns or [])]
+    unknown = [c for c in args.columns or [] if hits and c not in hits[0]]
+    if unknown:
+        raise CliError(f"no column {unknown[0]!r} in the index; it has: {', '.join(store.rows().column_names)}")
+    emit({"query": args.query, "model": encoder.spec, "index": args.index, "hits": hits}, args.json,
+         lambda r: format_table(r["hits"], columns))
+    return 0
+
+
+def register(commands: Any, evaluate: Any) -> None:
+    p = commands.add_parser("search", help="nearest texts in an index for a query")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--query", required=True, help="the text to search for")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results (default: %(default)s)")
+    p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
+    p.add_argument("--columns", type=column_list, help="extra columns to show, comma-separated")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_search)
