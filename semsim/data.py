@@ -350,7 +350,7 @@ class BundledDataset:
 
 _SPLITS = ("train", "validation", "test")
 
-BUNDLED: dict[str, BundledDataset] = {
+BUNDLED_DATASETS: dict[str, BundledDataset] = {
     d.name: d
     for d in (
         BundledDataset(
@@ -402,10 +402,10 @@ BUNDLED: dict[str, BundledDataset] = {
 
 def _bundled(name: str) -> BundledDataset:
     try:
-        return BUNDLED[name]
+        return BUNDLED_DATASETS[name]
     except KeyError:
         raise DatasetError(
-            name, f"no bundled dataset of that name; choose one of: {', '.join(BUNDLED)}"
+            name, f"no bundled dataset of that name; choose one of: {', '.join(BUNDLED_DATASETS)}"
         ) from None
 
 
@@ -420,7 +420,7 @@ def bundled_path(name: str, split: str | None = None) -> Path:
 
 def load_sts(split: str) -> pd.DataFrame:
     """Bundled STS-B split ("train", "dev" or "test") -> DataFrame `text_a, text_b, score` (0..5)."""
-    dataset = BUNDLED["sts-b"]
+    dataset = BUNDLED_DATASETS["sts-b"]
     return load_pairs(bundled_path("sts-b", split), dataset.score_range, dataset.columns)
 
 
@@ -454,7 +454,7 @@ def content_hash(source: PathOrFile | pd.DataFrame | bytes) -> str:
 
 
 __all__ = [
-    "BUNDLED",
+    "BUNDLED_DATASETS",
     "BundledDataset",
     "DatasetError",
     "ROW_CONVENTION",

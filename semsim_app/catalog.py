@@ -30,10 +30,10 @@ class ModelEntry:
 
 # -- models -------------------------------------------------------------------------------------
 def bundled_models() -> list[ModelEntry]:
-    from semsim.encoders import BUNDLED  # spec -> (module, loader, description); no TensorFlow import
+    from semsim.encoders import BUNDLED_MODELS  # spec -> (module, loader, description); no TensorFlow import
 
     return [ModelEntry(spec, f"{spec} (bundled)", "bundled", extra={"description": desc})
-            for spec, (_, _, desc) in BUNDLED.items()]
+            for spec, (_, _, desc) in BUNDLED_MODELS.items()]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

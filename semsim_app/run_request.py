@@ -108,11 +108,11 @@ def prepare_data(request: TrainRequest) -> PreparedData:
         notes: list[str] = []
         test = None
         if request.dataset == "job-title-pairs":
-            low, high = data.BUNDLED["job-title-pairs"].score_range
+            low, high = data.BUNDLED_DATASETS["job-title-pairs"].score_range
             train, validation, test = _bundled_splits("job-title-pairs", request)
             description = "job-title-pairs (bundled)"
         elif request.dataset == "sts-b":
-            low, high = data.BUNDLED["sts-b"].score_range
+            low, high = data.BUNDLED_DATASETS["sts-b"].score_range
             train = data.load_sts("train")
             validation = sample_rows(data.load_sts("dev"), request.validation_rows)
             if request.full_evaluation:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from semsim import data
-from semsim.data import BUNDLED, DatasetError
+from semsim.data import BUNDLED_DATASETS, DatasetError
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -55,8 +55,8 @@ def test_every_bundled_dataset_loads_with_its_kind() -> None:
         "esco-occupations",
         "esco-retrieval",
     }
-    assert set(BUNDLED) == expected
-    for name, dataset in BUNDLED.items():
+    assert set(BUNDLED_DATASETS) == expected
+    for name, dataset in BUNDLED_DATASETS.items():
         for path in dataset.paths().values():
             assert path.is_file(), path
             assert path.stat().st_size < 2 * 1024 * 1024, f"{path.name} should stay under 2 MB"
@@ -430,8 +430,8 @@ def test_bundled_registry_paths_and_env_override(tmp_path: Path, monkeypatch: py
         data.bundled_path("imdb")
     with pytest.raises(DatasetError, match="no split 'dev'; it has: train, validation, test"):
         data.bundled_path("rotten-tomatoes", "dev")
-    assert BUNDLED["job-title-pairs"].score_range == (0.0, 1.0)
-    assert BUNDLED["sts-b"].score_range == (0.0, 5.0)
+    assert BUNDLED_DATASETS["job-title-pairs"].score_range == (0.0, 1.0)
+    assert BUNDLED_DATASETS["sts-b"].score_range == (0.0, 5.0)
 
     monkeypatch.setenv("SEMSIM_DATA_DIR", str(tmp_path))
     _write(tmp_path, "stsb_test.csv", "sentence1,sentence2,score\na,b,4.5\n")

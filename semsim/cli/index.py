@@ -52,7 +52,7 @@ def resolve_corpus(corpus: str, column: str | None) -> tuple[Path, str, list[str
         return path, column or "text", None
     from semsim import data
 
-    dataset = data.BUNDLED.get(corpus)
+    dataset = data.BUNDLED_DATASETS.get(corpus)
     if dataset is not None and dataset.kind == "texts":
         bundled = data.bundled_path(corpus)
         if not bundled.is_file():
@@ -62,7 +62,7 @@ def resolve_corpus(corpus: str, column: str | None) -> tuple[Path, str, list[str
 
         header = pd.read_csv(bundled, nrows=0).columns.tolist()
         return bundled, text_column, [c for c in header if c != text_column]
-    bundled_names = [name for name, d in data.BUNDLED.items() if d.kind == "texts"]
+    bundled_names = [name for name, d in data.BUNDLED_DATASETS.items() if d.kind == "texts"]
     raise CliError(f"corpus {corpus} is neither a CSV file nor a bundled corpus ({', '.join(bundled_names)})")
 
 

