@@ -8,6 +8,7 @@ other way round (tests/test_app_layers.py):
 - resources   cached models, classifiers, indexes, embeddings and measurements (one load per server process)
 - render      result tables, heatmaps, model cards, metrics tables, PCA maps, training charts
 - panels      live panels (st.fragment) for index builds and training runs
+- request_form  form widgets made from a training request dataclass (semsim.training.spec)
 - runtime     Streamlit behaviours that hurt a Keras app, switched off
 - text        user text made safe for Markdown and Plotly
 
