@@ -52,16 +52,6 @@ class TextClassifier:
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
 
 
-def is_classifier_folder(folder: str | os.PathLike) -> bool:
-    path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("task") == "classifier"
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-
-
 def load_classifier(folder: str | os.PathLike) -> TextClassifier:
     """Load a classifier folder; weights only (h5), nothing executable is deserialised."""
     from semsim.training.heads import ClassifierHead

