@@ -1,31 +1,34 @@
 """Persistent FAISS vector indexes over ids, rows and metadata (never imports semsim, TensorFlow or Keras)."""
 
-from index.base import RemoveResult, VectorIndex
-from index.errors import VectorIndexError
-from index.kinds import (
-    APPROXIMATE_KINDS,
-    AUTO_THRESHOLD,
-    KINDS,
-    AutoIndex,
-    FlatIndex,
-    HNSWIndex,
-    IVFIndex,
-    NumpyIndex,
-    choose_nlist,
-    choose_nprobe,
-    create_index,
-)
-from index.storage import (
-    FORMAT_VERSION,
-    IndexStore,
-    atomic_folder,
-    load_vector_index,
-    open_index,
-    read_meta,
-)
+from __future__ import annotations
 
-__all__ = [
-    "APPROXIMATE_KINDS", "AUTO_THRESHOLD", "FORMAT_VERSION", "KINDS", "AutoIndex", "FlatIndex", "HNSWIndex",
-    "IVFIndex", "IndexStore", "NumpyIndex", "RemoveResult", "VectorIndex", "VectorIndexError", "atomic_folder",
-    "choose_nlist", "choose_nprobe", "create_index", "load_vector_index", "open_index", "read_meta",
-]
+import importlib
+from typing import Any
+
+from index.errors import VectorIndexError as VectorIndexError  # light: eager
+
+# Exported name -> the module that defines it. They load on first use (PEP 562), so importing a light
+# module such as index.names does not load FAISS, NumPy or PyArrow.
+_EXPORTS = {
+    **dict.fromkeys(("INDEX_FILE", "KIND_NAMES", "META_FILE", "ROWS_FILE"), "index.names"),
+    **dict.fromkeys(("RemoveResult", "VectorIndex", "exact_search", "l2_normalize"), "index.base"),
+    **dict.fromkeys(("APPROXIMATE_KINDS", "AUTO_THRESHOLD", "KINDS", "AutoIndex", "FlatIndex", "HNSWIndex",
+                     "IVFIndex", "NumpyIndex", "choose_nlist", "choose_nprobe", "create_index"), "index.kinds"),
+    **dict.fromkeys(("FORMAT_VERSION", "IndexStore", "atomic_folder", "is_replaceable", "load_vector_index",
+                     "open_index", "read_meta", "save_vector_index"), "index.storage"),
+}
+
+__all__ = sorted(["VectorIndexError", *_EXPORTS])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'index' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -28,6 +28,13 @@ class RemoveResult:
                 "message": self.message}
 
 
+def l2_normalize(vectors: Any) -> np.ndarray:
+    """Rows scaled to unit L2 norm, as float32; a zero row stays zero (score 0 against everything, not NaN)."""
+    array = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=-1, keepdims=True)
+    return array / np.maximum(norms, 1e-12)
+
+
 def prepare_vectors(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray:
     """A C-contiguous float32 (n, dim) copy with unit rows; a 1-D input is one row.
 
@@ -44,9 +51,7 @@ def prepare_vectors(vectors: Any, dim: int, what: str = "vectors") -> np.ndarray
                                f"{array.shape[1]}-d (was the index built with another model?)")
     if not np.isfinite(array).all():
         raise VectorIndexError(f"{what} contain NaN or infinite values")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    # Zero rows stay zero (score 0 against everything) instead of turning into NaN.
-    return np.ascontiguousarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
+    return np.ascontiguousarray(l2_normalize(array))
 
 
 def prepare_ids(ids: Any, count: int | None = None) -> np.ndarray:
@@ -122,8 +127,9 @@ class VectorIndex(abc.ABC):
         never -1 ids or padding. Searching an empty index returns arrays of shape (n_queries, 0): a
         search over nothing finds nothing, it is not an error. A 1-D query is one query;
       * `remove(ids)` returns a RemoveResult; kinds with `rebuild_on_remove = True` (HNSW) cannot
-        delete in place and rebuild from the vectors they keep;
-      * `save(folder)` / `VectorIndex.load(folder)` persist as index.faiss + meta.json.
+        delete in place and rebuild from the vectors they keep.
+
+    Persistence lives in index.storage (save_vector_index / load_vector_index, IndexStore), not here.
     """
 
     kind: ClassVar[str] = "abstract"
@@ -156,9 +162,6 @@ class VectorIndex(abc.ABC):
     def ids(self) -> np.ndarray:
         """The ids present, in no particular order."""
         return self._ids.array().copy()
-
-    def contains(self, ids: Any) -> np.ndarray:
-        return self._ids.present(prepare_ids(ids))
 
     def add(self, vectors: Any, ids: Any) -> None:
         vectors = prepare_vectors(vectors, self.dim)
@@ -221,17 +224,6 @@ class VectorIndex(abc.ABC):
         """Finish deferred work (training kinds buffer their first adds); a no-op for most kinds."""
         return None
 
-    def save(self, folder: Any) -> None:
-        from index.storage import save_vector_index
-
-        save_vector_index(self, folder)
-
-    @classmethod
-    def load(cls, folder: Any) -> VectorIndex:
-        from index.storage import load_vector_index
-
-        return load_vector_index(folder)
-
     # -- what each kind provides -------------------------------------------------------------
     @abc.abstractmethod
     def _add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
@@ -285,7 +277,11 @@ def single_threaded(enabled: bool = True) -> Iterator[None]:
 
 def exact_search(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray,
                  k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Brute-force top-k by inner product with NumPy, best first, k already <= len(vectors)."""
+    """Brute-force top-k by inner product with NumPy: (scores, ids[positions]), best first.
+
+    k must be <= len(vectors). The one exact top-k of the package: the numpy kind, the exhaustive
+    fallback of the approximate kinds and the test oracle (index.datasets.exact_neighbors) all use it.
+    """
     scores = np.empty((len(queries), k), dtype=np.float32)
     found = np.empty((len(queries), k), dtype=np.int64)
     # Bound the (block, n) similarity matrix to about 256 MB.

@@ -6,12 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation in float32 (zero rows stay zero)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+from index.base import exact_search, l2_normalize
 
 
 class ClusteredEmbeddings:
@@ -34,9 +29,9 @@ class ClusteredEmbeddings:
         # Two levels, like topics and sub-topics: clusters of one topic overlap, so neighbours often
         # sit across a cluster boundary (what makes IVF need nprobe > 1 on real corpora).
         n_topics = max(1, n_clusters // clusters_per_topic)
-        topics = normalize_rows(rng.standard_normal((n_topics, dim)))
+        topics = l2_normalize(rng.standard_normal((n_topics, dim)))
         offsets = rng.standard_normal((n_clusters, dim)) * (topic_spread / np.sqrt(dim))
-        self.centroids = normalize_rows(topics[rng.integers(0, n_topics, n_clusters)] + offsets)
+        self.centroids = l2_normalize(topics[rng.integers(0, n_topics, n_clusters)] + offsets)
         self.rank = min(rank, dim)
         # Orthonormal basis of the local subspace, so local_spread is the expected noise norm in it.
         basis, _ = np.linalg.qr(rng.standard_normal((dim, self.rank)))
@@ -54,7 +49,7 @@ class ClusteredEmbeddings:
             local *= self.local_spread / np.sqrt(self.rank)
             isotropic = rng.standard_normal((size, self.dim), dtype=np.float32)
             isotropic *= self.isotropic_spread / np.sqrt(self.dim)
-            yield normalize_rows(self.centroids[labels] + local + isotropic)
+            yield l2_normalize(self.centroids[labels] + local + isotropic)
 
     def sample(self, n: int, seed: int, chunk_size: int = 50_000) -> np.ndarray:
         out = np.empty((n, self.dim), dtype=np.float32)
@@ -65,25 +60,11 @@ class ClusteredEmbeddings:
         return out
 
 
-def exact_neighbors(database: np.ndarray, queries: np.ndarray, k: int,
-                    block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by inner product with NumPy (the oracle): (scores, row positions), best first."""
+def exact_neighbors(database: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by inner product (the oracle): (scores, row positions in `database`), best first."""
     database = np.asarray(database, dtype=np.float32)
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    k = min(k, len(database))
-    scores = np.empty((len(queries), k), dtype=np.float32)
-    positions = np.empty((len(queries), k), dtype=np.int64)
-    # Bound the (block, n) similarity matrix to about 256 MB whatever the database size.
-    block = block or max(1, 64_000_000 // max(1, len(database)))
-    for start in range(0, len(queries), block):
-        sims = queries[start:start + block] @ database.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
-            np.tile(np.arange(sims.shape[1]), (len(sims), 1))
-        top_scores = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        positions[start:start + block] = np.take_along_axis(top, order, axis=1)
-        scores[start:start + block] = np.take_along_axis(top_scores, order, axis=1)
-    return scores, positions
+    return exact_search(database, np.arange(len(database)), queries, min(k, len(database)))
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:

@@ -10,6 +10,7 @@ import numpy as np
 
 from index.base import IdRegistry, VectorIndex, exact_search
 from index.errors import VectorIndexError
+from index.names import KIND_NAMES
 
 # Exact search is fast enough below this many vectors (a 384-d flat scan of 50k rows takes a few
 # milliseconds); above it `auto` switches to an approximate kind.
@@ -525,7 +526,8 @@ class AutoIndex(VectorIndex):
         return index
 
 
-# kind -> (class, fixed constructor arguments)
+# kind -> (class, fixed constructor arguments); the same names as index.names.KIND_NAMES, which
+# light modules (the CLI's argument parser, the app) read without importing FAISS.
 KINDS: dict[str, tuple[type[VectorIndex], dict[str, Any]]] = {
     "numpy": (NumpyIndex, {}),
     "flat": (FlatIndex, {}),
@@ -541,7 +543,7 @@ APPROXIMATE_KINDS = ("hnsw", "hnsw-sq8", "ivf", "ivf-sq8")
 def create_index(kind: str, dim: int, **params: Any) -> VectorIndex:
     """A new empty index of `kind` (see KINDS) for `dim`-d vectors."""
     if kind not in KINDS:
-        raise VectorIndexError(f"unknown index kind {kind!r}: use one of {', '.join(KINDS)}")
+        raise VectorIndexError(f"unknown index kind {kind!r}: use one of {', '.join(KIND_NAMES)}")
     cls, fixed = KINDS[kind]
     try:
         return cls(dim, **{**params, **fixed})

@@ -6,7 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index import KINDS, VectorIndex, VectorIndexError, create_index
+from index import KINDS, VectorIndex, VectorIndexError, create_index, load_vector_index, save_vector_index
 from index.datasets import ClusteredEmbeddings, exact_neighbors, recall_at_k
 
 DIM = 64
@@ -110,8 +110,8 @@ def test_empty_index_search_returns_empty_results(kind, tmp_path):
     assert len(index) == 0
     scores, found = index.search(np.ones(DIM, dtype=np.float32), 10)
     assert scores.shape == found.shape == (1, 0)
-    index.save(tmp_path / "empty")
-    reloaded = VectorIndex.load(tmp_path / "empty")
+    save_vector_index(index, tmp_path / "empty")
+    reloaded = load_vector_index(tmp_path / "empty")
     assert len(reloaded) == 0 and reloaded.kind == kind
     with pytest.raises(VectorIndexError, match="dimension mismatch"):
         index.search(np.ones(DIM + 1, dtype=np.float32), 10)
@@ -172,9 +172,9 @@ def test_hnsw_says_that_removal_rebuilds():
 
 
 def test_save_and_load_round_trip(built, dataset, tmp_path):
-    built.save(tmp_path / "index")
+    save_vector_index(built, tmp_path / "index")
     assert (tmp_path / "index" / "index.faiss").is_file()
-    reloaded = VectorIndex.load(tmp_path / "index")
+    reloaded = load_vector_index(tmp_path / "index")
     assert type(reloaded) is type(built)
     assert reloaded.kind == built.kind and len(reloaded) == len(built)
     assert reloaded.params == built.params

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 import index.storage as storage
-from index import FORMAT_VERSION, IndexStore, VectorIndex, VectorIndexError, create_index, open_index
+from index import (
+    FORMAT_VERSION,
+    IndexStore,
+    VectorIndexError,
+    create_index,
+    load_vector_index,
+    open_index,
+    save_vector_index,
+)
 from index.datasets import ClusteredEmbeddings
 
 DIM = 16
@@ -219,8 +227,8 @@ def test_a_different_encoder_is_refused_with_both_models_named(tmp_path):
 def test_a_bare_vector_index_folder_is_not_a_store(tmp_path):
     index = create_index("flat", DIM)
     index.add(vectors(3), [1, 2, 3])
-    index.save(tmp_path / "bare")
-    assert len(VectorIndex.load(tmp_path / "bare")) == 3
+    save_vector_index(index, tmp_path / "bare")
+    assert len(load_vector_index(tmp_path / "bare")) == 3
     with pytest.raises(VectorIndexError, match="vectors only"):
         open_index(tmp_path / "bare")
 
