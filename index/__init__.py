@@ -8,13 +8,15 @@ from typing import Any
 from index.errors import VectorIndexError as VectorIndexError  # light: eager
 
 # Exported name -> the module that defines it. They load on first use (PEP 562), so importing a light
-# module such as index.names does not load FAISS, NumPy or PyArrow.
+# module such as index.names or index.atomic does not load FAISS, NumPy or PyArrow.
 _EXPORTS = {
     **dict.fromkeys(("INDEX_FILE", "KIND_NAMES", "META_FILE", "ROWS_FILE"), "index.names"),
+    **dict.fromkeys(("WRITER_LOCK_TIMEOUT_S", "WriterLockTimeout", "atomic_folder", "publish_folder",
+                     "recover_folder", "writer_lock"), "index.atomic"),
     **dict.fromkeys(("RemoveResult", "VectorIndex", "exact_search", "l2_normalize"), "index.base"),
     **dict.fromkeys(("APPROXIMATE_KINDS", "AUTO_THRESHOLD", "KINDS", "AutoIndex", "FlatIndex", "HNSWIndex",
                      "IVFIndex", "NumpyIndex", "choose_nlist", "choose_nprobe", "create_index"), "index.kinds"),
-    **dict.fromkeys(("FORMAT_VERSION", "IndexStore", "atomic_folder", "is_replaceable", "load_vector_index",
+    **dict.fromkeys(("FORMAT_VERSION", "IndexStore", "is_replaceable", "load_vector_index", "open_for_update",
                      "open_index", "read_meta", "save_vector_index"), "index.storage"),
 }
 

@@ -1,4 +1,4 @@
-"""Index folders on disk (index.faiss, rows.parquet, meta.json), written atomically and checked on load."""
+"""Index folders on disk (index.faiss, rows.parquet, meta.json): published atomically, read whole, checked."""
 
 from __future__ import annotations
 
@@ -6,64 +6,36 @@ import contextlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from index.atomic import WRITER_LOCK_TIMEOUT_S, atomic_folder, recover_folder, writer_lock
 from index.base import RemoveResult, VectorIndex, prepare_ids
 from index.errors import VectorIndexError
 from index.kinds import KINDS, create_index
+from index.names import INDEX_FILE, META_FILE, ROWS_FILE
 
 FORMAT_VERSION = 1
-INDEX_FILE = "index.faiss"
-ROWS_FILE = "rows.parquet"
-META_FILE = "meta.json"
 # Checksums are verified on load for files up to this size (CRC32 runs at about 1 GB/s; a 1M x 384
 # index is 1.5 GB, and its truncation is still caught by the size check).
 VERIFY_CHECKSUM_MAX_BYTES = 256 * 1024 * 1024
 RESERVED_COLUMNS = ("rank", "score")
+# A reader retries when a writer swaps the folder while it opens the files; more swaps than this in
+# one open means something rewrites the index in a loop.
+OPEN_ATTEMPTS = 5
 
-
-# -- atomic folder replacement ----------------------------------------------------------------
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse to fsync directories
-        _fsync_path(path)
-
-
-def _backups(final: Path) -> list[Path]:
-    return sorted(final.parent.glob(f".{final.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def recover_interrupted_save(final: Path) -> bool:
-    """Put back the previous version if a save died between its two renames; True if it did."""
-    final = Path(final)
-    if final.exists():
-        return False
-    for backup in _backups(final):
-        if (backup / META_FILE).is_file():
-            with contextlib.suppress(OSError):  # another process may have recovered it first
-                os.rename(backup, final)
-                return True
-    return False
+T = TypeVar("T")
 
 
 def is_replaceable(folder: str | os.PathLike) -> bool:
@@ -73,53 +45,32 @@ def is_replaceable(folder: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling folder to write into; on success it replaces `final` in one step.
+def _publishing(folder: Path, timeout: float) -> Iterator[Path]:
+    """A folder to write a new version into, published as `folder` when the block ends.
 
-    The old folder is renamed aside, the new one renamed into place, then the old one deleted: a crash
-    before the second rename leaves the old folder complete (under a hidden `.NAME.old-*` name that
-    loading puts back), and an exception inside the block leaves `final` untouched. Only an index
-    folder or an empty folder is ever replaced, so a mistyped path cannot wipe unrelated files.
+    Only an index folder or an empty folder is ever replaced (checked under the writer lock), so a
+    mistyped path cannot wipe unrelated files.
     """
-    final = Path(final)
-    if not is_replaceable(final):
-        raise VectorIndexError(f"{final} exists and is not an index folder; refusing to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        for child in tmp.iterdir():
-            _fsync_path(child)
-        _fsync_dir(tmp)
-        backup = None
-        if final.exists():
-            backup = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(final, backup)
-        try:
-            os.rename(tmp, final)
-        except BaseException:
-            if backup is not None:
-                os.rename(backup, final)
-            raise
-        _fsync_dir(final.parent)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with writer_lock(folder, timeout):
+        if not is_replaceable(folder):
+            raise VectorIndexError(f"{folder} exists and is not an index folder; refusing to replace it")
+        with atomic_folder(folder, timeout) as tmp:
+            yield tmp
 
 
-# -- files ------------------------------------------------------------------------------------
-def _crc32(path: Path) -> int:
+# -- writing ----------------------------------------------------------------------------------
+def _crc32(handle: IO[bytes]) -> int:
     crc = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            crc = zlib.crc32(chunk, crc)
+    handle.seek(0)
+    while chunk := handle.read(1 << 22):
+        crc = zlib.crc32(chunk, crc)
+    handle.seek(0)
     return crc
 
 
 def _file_record(path: Path) -> dict[str, int]:
-    return {"bytes": path.stat().st_size, "crc32": _crc32(path)}
+    with open(path, "rb") as handle:
+        return {"bytes": os.fstat(handle.fileno()).st_size, "crc32": _crc32(handle)}
 
 
 def library_versions() -> dict[str, str]:
@@ -133,6 +84,10 @@ def _now() -> str:
 
 def write_faiss(index: VectorIndex, folder: Path) -> None:
     faiss.write_index(index.to_faiss(), str(folder / INDEX_FILE))
+
+
+def write_rows(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path)
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
@@ -153,25 +108,22 @@ def _json_default(value: Any) -> Any:
 
 def _base_meta(index: VectorIndex, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     previous = previous or {}
-    return {"format_version": FORMAT_VERSION, "created": previous.get("created") or _now(),
-            "updated": _now(), "dim": index.dim, "count": len(index), "index": index.describe(),
-            "versions": library_versions()}
+    # version_id names this save: readers and cached stores compare it to tell versions apart.
+    return {"format_version": FORMAT_VERSION, "version_id": uuid.uuid4().hex,
+            "created": previous.get("created") or _now(), "updated": _now(), "dim": index.dim,
+            "count": len(index), "index": index.describe(), "versions": library_versions()}
 
 
-def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and check meta.json: present, valid JSON, a format this code understands."""
-    folder = Path(folder)
-    recover_interrupted_save(folder)
-    if not folder.exists():
-        raise VectorIndexError(f"no index at {folder}: the folder does not exist")
-    if not folder.is_dir():
-        raise VectorIndexError(f"{folder} is a file; an index is a folder holding {META_FILE}, "
-                               f"{INDEX_FILE} and {ROWS_FILE}")
+# -- reading one version ----------------------------------------------------------------------
+def _stamp(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _parse_meta(raw: bytes, folder: Path) -> dict[str, Any]:
+    """meta.json checked: valid JSON, a format this code understands, the keys a reader needs."""
     path = folder / META_FILE
-    if not path.is_file():
-        raise VectorIndexError(f"{folder} is not an index folder: {META_FILE} is missing")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise VectorIndexError(f"{path} is not valid JSON ({exc}); rebuild the index") from exc
     if not isinstance(meta, dict):
@@ -188,27 +140,115 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def _check_file(folder: Path, name: str, meta: Mapping[str, Any], verify_checksum: bool | None) -> Path:
-    path = folder / name
-    if not path.is_file():
-        raise VectorIndexError(f"the index at {folder} is incomplete: {name} is missing; rebuild it")
+class _Swapped(Exception):
+    """The folder was replaced while its files were being opened: read the new version instead."""
+
+
+class _FolderVersion:
+    """One published version of an index folder: meta.json and handles on its other files.
+
+    Every file is opened through one handle on the folder itself, so all of them come from the same
+    directory even if a writer swaps a new version in meanwhile (files already open stay readable after
+    the old folder is deleted). A file missing because the old folder is being deleted raises _Swapped;
+    one missing from the folder still in place is reported as an incomplete index.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._handles: list[IO[bytes]] = []
+        try:
+            self._dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise VectorIndexError(f"no index at {folder}: the folder does not exist") from None
+        except NotADirectoryError:
+            raise VectorIndexError(f"{folder} is a file; an index is a folder holding {META_FILE}, "
+                                   f"{INDEX_FILE} and {ROWS_FILE}") from None
+        try:
+            handle = self.open(META_FILE)
+            if handle is None:
+                raise VectorIndexError(f"{folder} is not an index folder: {META_FILE} is missing")
+            self.stamp = _stamp(os.fstat(handle.fileno()))
+            self.meta = _parse_meta(handle.read(), folder)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> _FolderVersion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        self._handles = []
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+
+    def _swapped(self) -> bool:
+        try:
+            return not os.path.samestat(os.fstat(self._dir_fd), os.stat(self.folder))
+        except OSError:
+            return True
+
+    def open(self, name: str) -> IO[bytes] | None:
+        """A binary handle on `name` in this version, or None if this version has no such file."""
+        try:
+            handle = open(name, "rb", opener=lambda path, flags: os.open(path, flags, dir_fd=self._dir_fd))
+        except FileNotFoundError:
+            if self._swapped():
+                raise _Swapped from None
+            return None
+        self._handles.append(handle)
+        return handle
+
+    def require(self, name: str) -> IO[bytes]:
+        handle = self.open(name)
+        if handle is None:
+            raise VectorIndexError(f"the index at {self.folder} is incomplete: {name} is missing; rebuild it")
+        return handle
+
+
+def _read_version(folder: Path, read: Callable[[_FolderVersion], T]) -> T:
+    """`read` applied to one consistent version of `folder`, retried if a writer swaps it meanwhile."""
+    recover_folder(folder)
+    for _ in range(OPEN_ATTEMPTS):
+        try:
+            with _FolderVersion(folder) as version:
+                return read(version)
+        except _Swapped:
+            continue
+    raise VectorIndexError(f"the index at {folder} was replaced {OPEN_ATTEMPTS} times while it was being "
+                           f"opened; try again")
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """Read and check meta.json: present, valid JSON, a format this code understands."""
+    return _read_version(Path(folder), lambda version: version.meta)
+
+
+def _check_file(handle: IO[bytes], path: Path, name: str, meta: Mapping[str, Any],
+                verify_checksum: bool | None) -> None:
     record = (meta.get("files") or {}).get(name) or {}
-    size = path.stat().st_size
+    size = os.fstat(handle.fileno()).st_size
     if "bytes" in record and size != record["bytes"]:
         raise VectorIndexError(f"{path} is truncated or was changed: {size} bytes, {record['bytes']} "
                                f"expected; rebuild the index")
     check = verify_checksum if verify_checksum is not None else size <= VERIFY_CHECKSUM_MAX_BYTES
-    if check and "crc32" in record and _crc32(path) != record["crc32"]:
+    if check and "crc32" in record and _crc32(handle) != record["crc32"]:
         raise VectorIndexError(f"{path} is corrupt (checksum mismatch); rebuild the index")
-    return path
 
 
-def read_vector_index(folder: Path, meta: Mapping[str, Any], verify_checksum: bool | None = None) -> VectorIndex:
-    path = _check_file(folder, INDEX_FILE, meta, verify_checksum)
-    if path.stat().st_size == 0:
+def _read_faiss(version: _FolderVersion, handle: IO[bytes], verify_checksum: bool | None) -> VectorIndex:
+    folder, meta = version.folder, version.meta
+    path = folder / INDEX_FILE
+    _check_file(handle, path, INDEX_FILE, meta, verify_checksum)
+    if os.fstat(handle.fileno()).st_size == 0:
         raise VectorIndexError(f"{path} is empty; rebuild the index")
     try:
-        faiss_index = faiss.read_index(str(path))
+        faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
     except (RuntimeError, MemoryError) as exc:  # faiss reports short reads and bad headers this way
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VectorIndexError(f"{path} is corrupt or truncated and cannot be read ({reason}); "
@@ -226,16 +266,18 @@ def read_vector_index(folder: Path, meta: Mapping[str, Any], verify_checksum: bo
     return index
 
 
-def save_vector_index(index: VectorIndex, folder: str | os.PathLike) -> None:
-    """Write a bare vector index (index.faiss + meta.json, no rows) atomically."""
-    with atomic_folder(folder) as tmp:
+def save_vector_index(index: VectorIndex, folder: str | os.PathLike,
+                      timeout: float = WRITER_LOCK_TIMEOUT_S) -> None:
+    """Write a bare vector index (index.faiss + meta.json, no rows) atomically, under the writer lock."""
+    with _publishing(Path(folder), timeout) as tmp:
         write_faiss(index, tmp)
         write_meta(tmp, _base_meta(index))
 
 
 def load_vector_index(folder: str | os.PathLike, verify_checksum: bool | None = None) -> VectorIndex:
-    folder = Path(folder)
-    return read_vector_index(folder, read_meta(folder), verify_checksum)
+    """Read the vectors of an index folder (with or without rows) as a VectorIndex."""
+    return _read_version(Path(folder), lambda version: _read_faiss(version, version.require(INDEX_FILE),
+                                                                   verify_checksum))
 
 
 # -- encoders (duck-typed: this package never imports semsim) ----------------------------------
@@ -311,6 +353,8 @@ class IndexStore:
         self._next_id = int(self.meta.get("next_id", 0))
         if len(self.row_ids()):
             self._next_id = max(self._next_id, int(self.row_ids().max()) + 1)
+        # The version on disk this store was read from or last saved as (None: never on disk).
+        self._source: _Source | None = None
 
     @classmethod
     def create(cls, dim: int, kind: str = "auto", encoder: Any = None, **params: Any) -> IndexStore:
@@ -342,14 +386,6 @@ class IndexStore:
 
     def texts(self) -> list[str]:
         return self.rows().column("text").to_pylist()
-
-    def info(self) -> dict[str, Any]:
-        """What `semsim index info` prints: size, kind and why, encoder, files, versions."""
-        return {"folder": str(self.folder) if self.folder else None, "count": len(self), "dim": self.dim,
-                "kind": self.kind, "index": self.index.describe(), "encoder": self.encoder,
-                "columns": self.rows().column_names, "next_id": self._next_id,
-                **{key: self.meta[key] for key in ("created", "updated", "format_version", "versions",
-                                                   "files", "extra") if key in self.meta}}
 
     def check_encoder(self, expected: Any) -> None:
         """Refuse an encoder other than the one that built the index."""
@@ -443,46 +479,93 @@ class IndexStore:
         return results
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, folder: str | os.PathLike | None = None, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write the folder atomically (a crash leaves the previous version loadable)."""
+    def is_stale(self) -> bool:
+        """True if the folder this store was opened from (or saved to) now holds another version, or none.
+
+        One stat of meta.json when nothing changed; a long-lived cached store uses it to know when to
+        reopen. Always False for a store that was never on disk.
+        """
+        return self._source is not None and not self._source.current()
+
+    def save(self, folder: str | os.PathLike | None = None, extra: Mapping[str, Any] | None = None,
+             timeout: float = WRITER_LOCK_TIMEOUT_S) -> Path:
+        """Publish the folder atomically under its writer lock (a crash leaves a recoverable version).
+
+        A store read from `folder` refuses to save over a version another writer saved since
+        (VectorIndexError): its rows would be lost. To change an index while others may too, open it
+        with open_for_update(), which keeps the lock from the read to the save.
+        """
         folder = Path(folder) if folder is not None else self.folder
         if folder is None:
             raise VectorIndexError("no folder to save to")
-        with self._lock:
+        with self._lock, writer_lock(folder, timeout):
+            if self._source is not None and self._source.is_at(folder) and not self._source.current():
+                raise VectorIndexError(
+                    f"the index at {folder} was replaced or deleted by another writer after this copy of it "
+                    f"was opened; saving would lose that writer's changes. Open it again and redo the change "
+                    f"(open_for_update() makes writers wait for each other)")
             self.index.flush()
-            with atomic_folder(folder) as tmp:
+            merged_extra = {**self.meta.get("extra", {}), **(extra or {})}
+            with _publishing(folder, timeout) as tmp:
                 write_faiss(self.index, tmp)
                 write_rows(self.rows(), tmp / ROWS_FILE)
-                if extra is not None:
-                    self.meta["extra"] = {**self.meta.get("extra", {}), **extra}
                 meta = {**_base_meta(self.index, self.meta), "encoder": self.encoder, "next_id": self._next_id,
-                        "columns": self.rows().column_names, "extra": self.meta.get("extra", {})}
+                        "columns": self.rows().column_names, "extra": merged_extra}
                 write_meta(tmp, meta)
-            self.meta = read_meta(folder)
+            self._source, self.meta = _read_version(folder, lambda version: (_Source.of(version), version.meta))
             self.folder = folder
         return folder
 
 
-def write_rows(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path)
+@dataclass(frozen=True)
+class _Source:
+    """Which version of which folder a store came from: meta.json's version_id and its file identity."""
+
+    folder: Path
+    version_id: str | None
+    stamp: tuple[int, int, int, int]
+
+    @classmethod
+    def of(cls, version: _FolderVersion) -> _Source:
+        return cls(Path(os.path.realpath(version.folder)), version.meta.get("version_id"), version.stamp)
+
+    def is_at(self, folder: Path) -> bool:
+        return Path(os.path.realpath(folder)) == self.folder
+
+    def current(self) -> bool:
+        """True while the folder still holds this version."""
+        try:
+            stat = os.stat(self.folder / META_FILE)
+        except OSError:
+            return False
+        if _stamp(stat) == self.stamp:
+            return True
+        # Another file: a new version, unless it carries the same version_id (meta.json copied or touched).
+        try:
+            version_id = json.loads((self.folder / META_FILE).read_bytes()).get("version_id")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return self.version_id is not None and version_id == self.version_id
 
 
-def open_index(folder: str | os.PathLike, expected_encoder: Any = None,
-               verify_checksum: bool | None = None) -> IndexStore:
-    """Load an index folder, checking every file; refuse it if `expected_encoder` did not build it."""
-    folder = Path(folder)
-    meta = read_meta(folder)
-    if not (folder / ROWS_FILE).is_file() and "encoder" not in meta:
-        raise VectorIndexError(f"{folder} holds vectors only (no {ROWS_FILE}): open it with VectorIndex.load")
+def _read_store(version: _FolderVersion, expected_encoder: Any, verify_checksum: bool | None) -> IndexStore:
+    folder, meta = version.folder, version.meta
     built_with = meta.get("encoder")
     why = encoder_mismatch(built_with, expected_encoder, meta["dim"])
     if why:  # checked before reading a possibly large faiss file
         raise VectorIndexError(f"the index at {folder} cannot be used with this model: {why}. Search it "
                                f"with the model that built it, or rebuild the index with the new one")
-    rows_path = _check_file(folder, ROWS_FILE, meta, verify_checksum)
-    index = read_vector_index(folder, meta, verify_checksum)
+    # Both files are opened before either is read (see _FolderVersion).
+    rows_handle = version.open(ROWS_FILE)
+    if rows_handle is None and "encoder" not in meta:
+        raise VectorIndexError(f"{folder} holds vectors only (no {ROWS_FILE}): open it with load_vector_index")
+    faiss_handle = version.require(INDEX_FILE)
+    rows_handle = rows_handle or version.require(ROWS_FILE)
+    rows_path = folder / ROWS_FILE
+    _check_file(rows_handle, rows_path, ROWS_FILE, meta, verify_checksum)
+    index = _read_faiss(version, faiss_handle, verify_checksum)
     try:
-        rows = pq.read_table(rows_path)
+        rows = pq.read_table(rows_handle)
     except (pa.ArrowException, OSError) as exc:
         raise VectorIndexError(f"{rows_path} is corrupt and cannot be read ({exc}); rebuild the index") from exc
     if "id" not in rows.column_names or "text" not in rows.column_names:
@@ -491,4 +574,28 @@ def open_index(folder: str | os.PathLike, expected_encoder: Any = None,
     if len(row_ids) != len(index) or not np.array_equal(row_ids, np.sort(index.ids())):
         raise VectorIndexError(f"{rows_path} ({len(row_ids)} rows) does not match {INDEX_FILE} "
                                f"({len(index)} vectors); rebuild the index")
-    return IndexStore(index, rows, encoder=built_with, meta=meta, folder=folder)
+    store = IndexStore(index, rows, encoder=built_with, meta=meta, folder=folder)
+    store._source = _Source.of(version)
+    return store
+
+
+def open_index(folder: str | os.PathLike, expected_encoder: Any = None,
+               verify_checksum: bool | None = None) -> IndexStore:
+    """Load one consistent version of an index folder, checking every file; refuse it if
+    `expected_encoder` did not build it."""
+    return _read_version(Path(folder), lambda version: _read_store(version, expected_encoder, verify_checksum))
+
+
+@contextlib.contextmanager
+def open_for_update(folder: str | os.PathLike, expected_encoder: Any = None,
+                    timeout: float = WRITER_LOCK_TIMEOUT_S) -> Iterator[IndexStore]:
+    """Open an index to change it, holding its writer lock until the block ends.
+
+    A second writer of the same folder waits here (up to `timeout` s, then WriterLockTimeout) instead
+    of saving over the first one's changes. Call `store.save()` inside the block to keep them.
+    """
+    folder = Path(folder)
+    if not folder.parent.is_dir():  # the lock would create the parent folders of a mistyped path
+        raise VectorIndexError(f"no index at {folder}: the folder does not exist")
+    with writer_lock(folder, timeout):
+        yield open_index(folder, expected_encoder)

@@ -121,12 +121,33 @@ def test_a_failure_mid_save_leaves_the_previous_index_intact(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"], "the temporary folder is cleaned up"
 
 
-def test_a_crash_between_the_two_renames_is_recovered_on_load(tmp_path):
+def test_a_crash_between_the_two_renames_is_recovered_on_load(tmp_path, monkeypatch):
     folder = tmp_path / "idx"
     make_store(count=12).save(folder)
-    os.rename(folder, tmp_path / ".idx.old-deadbeef")  # as if the process died right after rename one
-    assert len(open_index(folder)) == 12
-    assert folder.is_dir() and not (tmp_path / ".idx.old-deadbeef").exists()
+    real_rename, dead = os.rename, []
+
+    def die_on_the_second_rename(src, dst, *args, **kwargs):
+        if dead or Path(src).name.startswith(".idx.tmp-"):  # a dead process renames nothing more
+            dead.append(src)
+            raise KeyboardInterrupt("killed")  # not an OSError: nothing in the save may catch it
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", die_on_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        make_store(count=30).save(folder)
+    monkeypatch.undo()
+    assert not folder.exists() and (tmp_path / ".idx.publishing").is_file()
+    assert len(open_index(folder)) == 30, "the new version was complete: the publish is finished"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_a_deleted_index_is_never_brought_back_from_a_stale_backup(tmp_path):
+    folder = tmp_path / "idx"
+    make_store(count=12).save(folder)
+    os.rename(folder, tmp_path / ".idx.old-0123456789ab")  # a backup left by a save that died after its swap
+    with pytest.raises(VectorIndexError, match="does not exist"):
+        open_index(folder)
+    assert not folder.exists() and not list(tmp_path.iterdir()), "the stale backup is deleted, not restored"
 
 
 def test_saving_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path):
