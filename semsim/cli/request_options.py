@@ -45,7 +45,8 @@ def _help(spec: FieldSpec) -> str:
 
 def add_request_options(parser: argparse.ArgumentParser, request: type[TrainingArguments]) -> None:
     """One option per field of `request`, plus --request FILE (a JSON request, as the app writes)."""
-    for spec in fields(request):
+    order = ("model", "data", "run", "hyperparameters")  # --help lists what to train on before how
+    for spec in sorted(fields(request), key=lambda s: order.index(s.group) if s.group in order else len(order)):
         options: dict[str, Any] = {"dest": spec.name, "help": _help(spec), "default": argparse.SUPPRESS}
         if spec.kind is bool:
             options["action"] = "store_false" if spec.default is True else "store_true"
