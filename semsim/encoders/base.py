@@ -70,13 +70,6 @@ def pad_to_bucket(length: int, multiple: int | None = None, cap: int | None = No
     return min(padded, cap) if cap else padded
 
 
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation in float32 (zero rows stay zero)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
 class Encoder:
     """A sentence encoder.
 
@@ -139,7 +132,7 @@ class Encoder:
             done += len(rows)
             if progress is not None:
                 progress(done, len(texts))
-        return l2_normalize(out)
+        return out  # already unit rows: every model ends in layers.L2Normalize
 
     def similarity(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> np.ndarray:
         """Cosine similarity matrix between two lists (or a list and itself)."""

@@ -30,8 +30,22 @@ class MaskedPooling(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="semsim")
 class L2Normalize(keras.layers.Layer):
-    """Row-wise L2 normalisation (cosine similarity becomes a dot product)."""
+    """Row-wise L2 normalisation in float32, x / sqrt(max(|x|^2, epsilon)): cosine becomes a dot product.
+
+    The one normalisation of every encoder's output (Encoder.encode does not normalise again). The
+    default epsilon clamps the norm at 1e-12, as sentence-transformers does; USE passes its reference's.
+    """
+
+    def __init__(self, epsilon: float = 1e-24, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
 
     def call(self, inputs):
         inputs = ops.cast(inputs, "float32")
-        return inputs / ops.maximum(ops.sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True)), 1e-12)
+        return inputs * ops.rsqrt(ops.maximum(ops.sum(ops.square(inputs), axis=-1, keepdims=True), self.epsilon))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

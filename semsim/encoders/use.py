@@ -40,6 +40,8 @@ preload_backend()
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from semsim.encoders.layers import L2Normalize  # noqa: E402
+
 SPEC = "use-multilingual"
 NAME = "USE multilingual v3"
 WEIGHTS_FILE = "model.weights.h5"
@@ -131,24 +133,6 @@ class UseTokenSum(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="semsim")
-class UseL2Normalize(keras.layers.Layer):
-    """z / sqrt(max(|z|^2, epsilon)), as the reference normalises."""
-
-    def __init__(self, epsilon: float = 1e-12, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def call(self, z):
-        return z * ops.rsqrt(ops.maximum(ops.sum(z * z, axis=-1, keepdims=True), self.epsilon))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="semsim")
 class UseMaskToFloat(keras.layers.Layer):
     """padding_mask (batch, length) int -> float (batch, length, 1) multiplier."""
 
@@ -200,7 +184,7 @@ def build_use_model(vocab_size: int = NUM_CHUNKS * CHUNK_ROWS, emb_dim: int = 51
     z = keras.layers.Add(name="dan_3_sum")([dense(output_dim, use_bias=False, name="skip_3")(y1),
                                             dense(output_dim, use_bias=False, name="dan_3")(y2)])
     z = keras.layers.Activation("tanh", name="dan_3_tanh")(z)
-    out = UseL2Normalize(epsilon, name="l2_normalize")(z)
+    out = L2Normalize(epsilon, name="l2_normalize")(z)
     return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, out, name=name)
 
 
