@@ -54,8 +54,12 @@ def _temp_name(final: Path, kind: str) -> Path:
 
 
 def _temporaries(final: Path) -> list[Path]:
-    """`.NAME.tmp-*` and `.NAME.old-*` beside `final` (exact pattern: `.NAME.tmp-x.tmp-*` is another folder's)."""
-    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:{'|'.join(_TEMP_KINDS)})-[0-9a-f]{{12}}")
+    """`.NAME.tmp-*` and `.NAME.old-*` beside `final` (exact pattern: `.NAME.tmp-x.tmp-*` is another folder's).
+
+    Suffixes of 8 to 12 characters: ours are 12 hex digits, saves before index/atomic.py left
+    `.NAME.old-` + 8 hex and mkdtemp's `.NAME.tmp-` + 8 of [a-z0-9_].
+    """
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:{'|'.join(_TEMP_KINDS)})-[0-9a-z_]{{8,12}}")
     try:
         names = os.listdir(final.parent)
     except OSError:  # no parent folder: nothing was ever published here

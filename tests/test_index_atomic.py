@@ -226,9 +226,13 @@ def test_a_deleted_index_stays_deleted(tmp_path):
     make_store("old", 10).save(folder)
     shutil.copytree(folder, tmp_path / ".idx.old-0123456789ab")  # a backup a killed delete step left
     shutil.copytree(folder, tmp_path / ".idx.tmp-0123456789ab")  # a build a killed save left
+    shutil.copytree(folder, tmp_path / ".idx.old-deadbeef")  # names left by saves before index/atomic.py
+    shutil.copytree(folder, tmp_path / ".idx.tmp-k2j_x9ab")
+    (tmp_path / ".idx.tmp-0123456789ab.tmp-0123456789ab").mkdir()  # another folder's temporary: kept
     shutil.rmtree(folder)  # the user deletes the index
     assert recover_folder(folder) is False
-    assert not folder.exists() and list(tmp_path.iterdir()) == []
+    assert not folder.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [".idx.tmp-0123456789ab.tmp-0123456789ab"]
     with pytest.raises(VectorIndexError, match="does not exist"):
         open_index(folder)
 
