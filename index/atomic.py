@@ -259,14 +259,14 @@ def _read_intent(final: Path) -> dict[str, Any]:
     path = intent_file(final)
     try:
         plan = json.loads(path.read_text(encoding="utf-8"))
-        names = [plan["new"], plan["old"]]
+        names = [plan["new"], *([plan["old"]] if plan["old"] is not None else [])]  # no "old": a first save
         manifest = plan["manifest"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise VectorIndexError(f"{path} records an interrupted save of {final} but cannot be read ({exc}). "
                                f"It is only ever written whole, so it was changed by hand: check which of "
                                f"the hidden .{final.name}.* folders beside it to keep, then delete it") from exc
     for name in names:  # plain names of siblings, never paths elsewhere
-        if name is not None and (not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..")):
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
             raise VectorIndexError(f"{path} names {name!r}, which is not a folder beside {final}; delete it")
     if not isinstance(manifest, dict):
         raise VectorIndexError(f"{path} has no file list; delete it")

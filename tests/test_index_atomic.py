@@ -258,6 +258,9 @@ def test_an_intent_naming_a_path_outside_the_parent_is_refused(tmp_path):
     intent_file(folder).write_text(json.dumps({"new": "../victim", "old": None, "manifest": {}}))
     with pytest.raises(VectorIndexError, match="not a folder beside"):
         recover_folder(folder)
+    intent_file(folder).write_text(json.dumps({"new": None, "old": None, "manifest": {}}))
+    with pytest.raises(VectorIndexError, match="not a folder beside"):
+        recover_folder(folder)
     intent_file(folder).write_text("{half")
     with pytest.raises(VectorIndexError, match="cannot be read"):
         open_index(folder)
