@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from semsim.names import MODEL_CARD_MD
+from semsim.training.spec import REQUESTS, field_spec
 from semsim_app import catalog, downloads, run_request, run_store, settings
-from semsim_ui import panels, render, resources, state, widgets
+from semsim_ui import panels, render, request_form, resources, state, widgets
 from semsim_ui.text import md_escape as e
 
 widgets.page_setup("train", "Fine-tuning runs in a background process: refresh the page or come back later, "
@@ -69,113 +70,84 @@ tab_start, tab_load, tab_runs = st.tabs(["Start a run", "Load an existing model"
 
 # -- start a run --------------------------------------------------------------------------------
 with tab_start:
+    on_gpu = bool(resources.device().get("gpu"))
     left, right = st.columns(2)
     with left:
         base = widgets.encoder_picker("Base encoder", state.BASE_MODEL, allow_custom=True, key_suffix=".train")
         task_label = st.radio("Task", ["Pairs: make similar texts close", "Sentiment: classify texts"],
                               key="train.task", horizontal=True)
         task = "pairs" if task_label.startswith("Pairs") else "sentiment"
+        request_class = REQUESTS[task]
+        prefix = f"train.{task}"
+        choices = run_request.BUNDLED_CHOICES[task]
+        dataset = st.radio("Data", [*choices, run_request.UPLOAD], horizontal=True, key=f"{prefix}.dataset",
+                           format_func={**choices, run_request.UPLOAD: "Upload a CSV"}.get)
+        uploaded = dataset == run_request.UPLOAD
+        page_values: dict = {}
         upload = None
-        score_range = (0.0, 1.0)
-        rehearsal, merge_alpha, head_warmup = False, 1.0, 0
-        if task == "pairs":
-            dataset = st.radio("Data", ["job-title-pairs", "sts-b", "upload"], horizontal=True, key="train.pairs_data",
-                               format_func={**run_request.PAIR_DATASETS, "upload": "Upload a CSV"}.get)
-            objective = st.selectbox("Objective", run_request.OBJECTIVES, key="train.objective",
-                                     help="cosent and angular-mse learn graded scores; mnrl learns from positive "
-                                          "pairs with in-batch negatives (graded pairs: only high-scoring ones).")
-            mode = "full"
-            rehearsal = st.checkbox("Rehearse general similarity (STS-B train pairs, in batches of their own)",
-                                    key="train.rehearsal", disabled=objective == "mnrl",
-                                    help="Against forgetting: general-domain pairs are trained alongside yours.")
-            merge_alpha = st.slider("Keep this share of the update (WiSE-FT merge with the base)", 0.1, 1.0, 1.0,
-                                    step=0.05, key="train.merge_alpha",
-                                    help="Below 1 the tuned weights are pulled back towards the base model: "
-                                         "some in-domain gain traded for general similarity.")
-            if dataset == "upload":
-                upload = widgets.uploaded_csv("Pairs CSV: columns text_a, text_b and (except for mnrl) score",
-                                              key="train.upload.pairs")
+        if uploaded:
+            upload = widgets.uploaded_csv("Pairs CSV: columns text_a, text_b and (except for mnrl) score"
+                                          if task == "pairs" else "Labelled CSV: columns text and label",
+                                          key=f"{prefix}.upload")
+            if task == "pairs":
                 low_high = st.selectbox("Score range of the file", ["0..1", "0..5", "1..5", "0..100"],
-                                        key="train.score_range")
-                score_range = tuple(float(x) for x in low_high.split(".."))
-        else:
-            dataset = st.radio("Data", ["rotten-tomatoes", "upload"], horizontal=True, key="train.labelled_data",
-                               format_func={**run_request.LABELLED_DATASETS, "upload": "Upload a CSV"}.get)
-            objective = "cosent"
-            mode = st.radio("Mode", ["full", "frozen"], key="train.mode", horizontal=True,
-                            format_func={"full": "fine-tune the encoder too", "frozen": "frozen encoder, train the head"}.get)
-            head_warmup = st.number_input("Head warm-up epochs (LP-FT)", 0, 50, 0, key="train.head_warmup",
-                                          disabled=mode != "full",
-                                          help="Full mode: first fit the new head alone on frozen vectors, then "
-                                               "fine-tune everything. Helps encoders whose head learns slowly at "
-                                               "the encoder's small learning rate.")
-            if dataset == "upload":
-                upload = widgets.uploaded_csv("Labelled CSV: columns text and label", key="train.upload.labelled")
+                                        key=f"{prefix}.score_range")
+                page_values["score_range"] = tuple(float(x) for x in low_high.split(".."))
+        data_values = request_form.request_fields(request_class, prefix, "data", skip={"validation_rows"},
+                                                  defaults={"evaluate_sts": on_gpu})
+        disabled = set()
+        if data_values.get("objective") == "mnrl":
+            disabled.add("rehearsal_data")  # rehearsal pairs are graded; mnrl trains on positives only
+        if data_values.get("mode") == "frozen":
+            disabled.add("head_warmup_epochs")  # a frozen run trains just the head
     with right:
         st.markdown("**Hyperparameters**")
-        c1, c2, c3 = st.columns(3)
-        epochs = c1.number_input("Epochs", 1, 100, 1, key="train.epochs")
-        batch_size = c2.number_input("Batch size", 2, 1024, 32, key="train.batch_size")
-        learning_rate = c3.number_input("Learning rate", 1e-7, 0.5, 2e-5 if task == "pairs" else 3e-5,
-                                        format="%.1e", step=1e-5, key=f"train.lr.{task}")
-        c4, c5, c6 = st.columns(3)
-        warmup = c4.number_input("Warm-up ratio", 0.0, 0.9, 0.1, step=0.05, key="train.warmup")
-        patience = c5.number_input("Patience (epochs)", 1, 100, 2, key="train.patience",
-                                   help="Early stopping: epochs without a better validation score.")
-        max_steps = c6.number_input("Max steps per epoch", 0, 1_000_000,
-                                    0 if resources.device().get("gpu") else 100, key="train.max_steps",
-                                    help="0 = the whole training set each epoch.")
+        hyper_values = request_form.request_fields(
+            request_class, prefix, "hyperparameters", columns=3, disabled=disabled,
+            # On a CPU a whole epoch takes many minutes: cap the steps unless the user clears it.
+            defaults={"max_steps_per_epoch": None if on_gpu else 100})
         validation_rows = None
-        if dataset != "upload":
-            validation_rows = st.number_input("Validation rows (sample of the bundled split)", 10, 100_000, 500,
-                                              key="train.validation_rows")
-        full_eval = st.checkbox("Evaluate on the test split" + (" and STS-B" if task == "pairs" else "")
-                                + " for the model card (slower)", value=bool(resources.device().get("gpu")),
-                                key="train.full_eval", disabled=dataset == "upload")
+        if not uploaded:
+            validation_rows = request_form.field_widget(field_spec(request_class, "validation_rows"),
+                                                        f"{prefix}.validation_rows", default=500)
+        test_split = st.checkbox("Evaluate on the test split for the model card (slower)", value=on_gpu,
+                                 key=f"{prefix}.test_split", disabled=uploaded)
         suggested = settings.slug(f"{catalog.describe_spec(base or 'model')}-{dataset}-"
-                                  f"{objective if task == 'pairs' else mode}")
+                                  f"{data_values.get('objective') or data_values.get('mode')}")
         name = st.text_input("Name of the tuned model", value=suggested, key=f"train.name.{suggested}")
-        overwrite = st.checkbox("Replace an existing model with this name", key="train.overwrite")
+        run_values = request_form.request_fields(request_class, prefix, "run")
 
-    request = None
-    if base:
-        request = run_request.TrainRequest(
-            task=task, base=base, name=name, dataset=dataset, objective=objective, mode=mode, epochs=int(epochs),
-            batch_size=int(batch_size), learning_rate=float(learning_rate), warmup_ratio=float(warmup),
-            patience=int(patience), max_steps_per_epoch=int(max_steps) or None,
-            validation_rows=int(validation_rows) if validation_rows else None,
-            full_evaluation=bool(full_eval) and dataset != "upload", overwrite=overwrite,
-            upload_name=upload[0] if upload else None, upload_bytes=upload[1] if upload else None,
-            score_range=score_range, rehearsal=bool(rehearsal), merge_alpha=float(merge_alpha),
-            head_warmup_epochs=int(head_warmup))
-    prepared = None
-    if request is not None and (dataset != "upload" or upload is not None):
+    plan = None
+    if base and (not uploaded or upload is not None):
         from semsim.data import DatasetError
 
+        values = {**data_values, **hyper_values, **run_values, **page_values, "base": base,
+                  "validation_rows": validation_rows}
         try:
-            settings.check_name(name, "model name")
-            prepared = run_request.prepare_data(request)
+            plan = run_request.plan_run(task, name, dataset, values, test_split=test_split and not uploaded,
+                                        upload=upload)
         except DatasetError as exc:
             widgets.show_error(f"This file cannot be used for training: {exc}", widgets.dataset_todo(exc))
-        except (run_request.RunError, ValueError) as exc:
+        except ValueError as exc:  # RunError, TrainingError: a setting or the data's size, named
             widgets.show_error(exc)
-    elif dataset == "upload":
+    elif uploaded:
         st.caption("Upload a CSV to see a preview; nothing starts before the file has been checked.")
-    if prepared is not None:
-        st.markdown(f"**Data: {e(prepared.description)}** · {len(prepared.train):,} training rows"
-                    + (f" · {len(prepared.validation):,} validation rows" if prepared.validation is not None
-                       else " · 10% split off for validation")
-                    + (f" · {len(prepared.test):,} test rows" if prepared.test is not None else ""))
-        for note in prepared.notes:
+    if plan is not None:
+        loaded = plan.data
+        st.markdown(f"**Data: {e(plan.description)}** · {len(loaded.train):,} training rows"
+                    + (f" · {len(loaded.validation):,} validation rows"
+                       + (" (split off the training data)" if loaded.validation_split_off else ""))
+                    + (f" · {len(loaded.test):,} test rows" if loaded.test is not None else ""))
+        for note in plan.notes:
             st.text(note)
-        st.dataframe(prepared.train.head(20), hide_index=True, width="stretch", key="train.preview")
+        st.dataframe(loaded.train.head(20), hide_index=True, width="stretch", key="train.preview")
         active = run is not None and run_store.status(run) in ("starting", "running", "cancelling")
         if active:
             st.caption("One run at a time on this machine: cancel the current run to start another.")
         if st.button("Start training", type="primary", key="train.start", disabled=active):
             try:
-                started_run = run_store.start(request, prepared)
-            except (run_request.RunError, ValueError, OSError) as exc:
+                started_run = run_store.start(plan)
+            except (ValueError, OSError) as exc:
                 widgets.show_error(exc)
             else:
                 state.put(state.WATCHED_RUN, started_run.id)

@@ -24,7 +24,7 @@ from typing import Any
 
 from semsim.names import CANCEL_FILE, LOG_FILE, MODEL_CARD_JSON, PARTIAL_SUFFIX
 from semsim_app import run_progress, settings
-from semsim_app.run_request import PreparedData, RunError, TrainRequest, cli_arguments, prepare_data
+from semsim_app.run_request import RunError, RunPlan
 
 RUN_FILE = "run.json"
 
@@ -68,26 +68,29 @@ def active_run_for(out: Path) -> Run | None:
     return None
 
 
-def check_output(request: TrainRequest) -> Path:
+REQUEST_FILE = "request.json"
+
+
+def check_output(out: Path, overwrite: bool) -> Path:
     """The output folder, refused when it would clobber a model or another run's work."""
-    out = request.out
     if active_run_for(out) is not None:
         raise RunError(f"a run is already training {out.name}; wait for it or cancel it")
-    if out.exists() and not request.overwrite:
+    if out.exists() and not overwrite:
         raise RunError(f"a model called {out.name} already exists; choose another name or tick "
                        f"'replace an existing model'")
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
-    if partial.exists() and not request.overwrite:
+    if partial.exists() and not overwrite:
         raise RunError(f"an interrupted run left {partial.name}; tick 'replace an existing model' to start "
                        f"{out.name} again")
     return out
 
 
-def start(request: TrainRequest, prepared: PreparedData | None = None) -> Run:
-    """Validate, write the run folder, and start `python -m semsim train ...` in the background."""
-    prepared = prepared or prepare_data(request)
-    out = check_output(request)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + settings.slug(request.name)
+def start(plan: RunPlan) -> Run:
+    """Write the run folder (the request as JSON, the upload) and start `python -m semsim train TASK
+    --request request.json` in the background: the run checks and trains that very request."""
+    request = plan.request
+    out = check_output(plan.out, request.overwrite)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + settings.slug(out.name)
     run_dir = settings.runs_dir() / run_id
     suffix = 1
     while run_dir.exists():
@@ -95,17 +98,12 @@ def start(request: TrainRequest, prepared: PreparedData | None = None) -> Run:
         run_dir = settings.runs_dir() / f"{run_id}-{suffix}"
     run_dir.mkdir(parents=True)
     try:
-        for name, content in prepared.files.items():
-            if isinstance(content, bytes):
-                (run_dir / name).write_bytes(content)
-            else:
-                content.to_csv(run_dir / name, index=False)
-        if request.upload_bytes is not None:  # the user's own file, kept as it was uploaded
-            (run_dir / ("upload-" + settings.slug(Path(request.upload_name or "data.csv").name))).write_bytes(
-                request.upload_bytes)
+        if plan.upload is not None:  # the user's own file, kept as it was uploaded
+            name, content = plan.upload
+            (run_dir / name).write_bytes(content)
+        request.write_json(run_dir / REQUEST_FILE)
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "semsim", "train", request.task, *cli_arguments(request),
-                   *prepared.args, "--out", str(out), "--json"]
+        command = [sys.executable, "-m", "semsim", "train", plan.task, "--request", REQUEST_FILE, "--json"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMSIM_MODELS_DIR": str(settings.models_dir()),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(settings.REPO_ROOT),
                                                            os.environ.get("PYTHONPATH")]))}
@@ -119,14 +117,11 @@ def start(request: TrainRequest, prepared: PreparedData | None = None) -> Run:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     _processes[run_dir.name] = process
+    values = request.to_dict()
     info = {"id": run_dir.name, "pid": process.pid, "command": command, "cwd": str(run_dir), "out": str(out),
-            "task": request.task, "base": request.base, "name": out.name, "dataset": prepared.description,
-            "objective": request.objective if request.task == "pairs" else None,
-            "mode": request.mode if request.task == "sentiment" else None,
-            "hyperparameters": {k: getattr(request, k) for k in ("epochs", "batch_size", "learning_rate",
-                                                                  "warmup_ratio", "patience",
-                                                                  "max_steps_per_epoch")},
-            "started": time.time(), "notes": prepared.notes}
+            "task": plan.task, "base": request.base, "name": out.name, "dataset": plan.description,
+            "objective": values.get("objective"), "mode": values.get("mode"), "hyperparameters": values,
+            "started": time.time(), "notes": plan.notes}
     _write_json(run_dir / RUN_FILE, info)
     return Run(run_dir.name, run_dir, info)
 

@@ -46,6 +46,12 @@ def field_widget(spec: FieldSpec, key: str, default: Any = _UNSET, disabled: boo
     if spec.kind in (int, float):
         cast = spec.kind
         low, high = _lowest(spec), _highest(spec)
+        # An optional count ("not set" = no cap, all rows) shows as 0: a number box cannot be emptied
+        # once it holds a number, and 0 is never a valid count here.
+        zero_is_unset = spec.optional and spec.kind is int and low is not None and low >= 1
+        if zero_is_unset:
+            low, value = 0, 0 if value is None else value
+            help_text = f"{help_text or ''} 0: not set.".strip()
         options: dict[str, Any] = {"min_value": None if low is None else cast(low),
                                    "max_value": None if high is None else cast(high),
                                    "value": None if value is None else cast(value), "key": key, "help": help_text,
@@ -54,9 +60,8 @@ def field_widget(spec: FieldSpec, key: str, default: Any = _UNSET, disabled: boo
             options["step"] = cast(spec.step)
         if spec.fmt:
             options["format"] = spec.fmt
-        if spec.optional:
-            options["placeholder"] = "not set"
-        return container.number_input(label, **options)
+        number = container.number_input(label, **options)
+        return None if zero_is_unset and not number else number
     return container.text_input(label, value=value or "", key=key, help=help_text, disabled=disabled)
 
 

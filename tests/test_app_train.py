@@ -23,12 +23,12 @@ def _pairs_csv(rows: int = 200) -> bytes:
 
 def _choose_upload(at, env):
     env.ok(at)
-    at.radio(key="train.pairs_data").set_value("upload").run()
+    at.radio(key="train.pairs.dataset").set_value("upload").run()
     return at
 
 
 def _upload(at, name: str, data: bytes):
-    at.file_uploader(key="train.upload.pairs").set_value((name, data, "text/csv"))
+    at.file_uploader(key="train.pairs.upload").set_value((name, data, "text/csv"))
     return at.run()
 
 
@@ -60,12 +60,38 @@ def test_too_few_rows_for_a_batch_is_refused(app_env):
 def test_head_warmup_is_offered_for_full_fine_tuning_only(app_env):
     at = app_env.app(PAGE).run()
     app_env.ok(at)
-    assert not [n for n in at.number_input if n.key == "train.head_warmup"]  # pairs: no head to warm up
+    assert not [n for n in at.number_input if n.key.endswith("head_warmup_epochs")]  # pairs: no head to warm up
     at.radio(key="train.task").set_value(at.radio(key="train.task").options[1]).run()
     app_env.ok(at)
-    assert not at.number_input(key="train.head_warmup").disabled
-    at.radio(key="train.mode").set_value("frozen").run()
-    assert at.number_input(key="train.head_warmup").disabled
+    assert not at.number_input(key="train.sentiment.head_warmup_epochs").disabled
+    at.selectbox(key="train.sentiment.mode").set_value("frozen").run()
+    assert at.number_input(key="train.sentiment.head_warmup_epochs").disabled
+
+
+@pytest.mark.parametrize("task", ["pairs", "sentiment"])
+def test_form_defaults_are_the_request_defaults(app_env, task):
+    """Every form widget starts at its request field's default (semsim.training.spec), except the two
+    defaults this page changes on purpose on a CPU: a step cap, and no STS-B pass in the card."""
+    from semsim.training.spec import REQUESTS, form_fields
+
+    at = app_env.app(PAGE).run()
+    if task == "sentiment":
+        at.radio(key="train.task").set_value(at.radio(key="train.task").options[1]).run()
+    app_env.ok(at)
+    page_defaults = {"max_steps_per_epoch": 100, "evaluate_sts": False, "validation_rows": 500}
+    widgets = {w.key: w for kind in ("number_input", "checkbox", "selectbox") for w in at.get(kind)}
+    checked = 0
+    for spec in form_fields(REQUESTS[task]):
+        widget = widgets[f"train.{task}.{spec.name}"]
+        expected = page_defaults.get(spec.name, spec.default)
+        value = widget.value
+        if spec.toggle is not None:
+            value = spec.toggle if value else None
+        if spec.optional and spec.kind is int and value == 0:
+            value = None  # an optional count shows "not set" as 0
+        assert value == expected, spec.name
+        checked += 1
+    assert checked >= 8
 
 
 def test_load_existing_folders(app_env, tmp_path):
@@ -115,25 +141,29 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     at.selectbox(key="widget.semsim.base_model.train").set_value(app_env.assets.base_spec)
     at = _upload(at, "my pairs.csv", _pairs_csv(200))
     app_env.ok(at)
-    at.number_input(key="train.epochs").set_value(100)
-    at.number_input(key="train.batch_size").set_value(2)
-    at.number_input(key="train.patience").set_value(100)
-    at.number_input(key="train.max_steps").set_value(0)
-    at.checkbox(key="train.rehearsal").check()
-    at.slider(key="train.merge_alpha").set_value(0.5)
+    at.number_input(key="train.pairs.epochs").set_value(100)
+    at.number_input(key="train.pairs.batch_size").set_value(2)
+    at.number_input(key="train.pairs.patience").set_value(100)
+    at.number_input(key="train.pairs.max_steps_per_epoch").set_value(0)
+    at.checkbox(key="train.pairs.rehearsal_data").check()
+    at.number_input(key="train.pairs.merge_alpha").set_value(0.5)
     at.run()
     app_env.ok(at)
     [preview] = app_env.frames(at, "text_a", "text_b", "score")
     assert len(preview) == 20
-    assert "200 training rows" in app_env.texts(at)
+    assert "180 training rows · 20 validation rows (split off the training data)" in app_env.texts(at)
     at.button(key="train.start").click().run()
     app_env.ok(at)
 
     [run] = run_store.list_runs()
     assert (run.dir / "run.json").is_file() and (run.dir / "upload-my-pairs.csv").is_file()
-    assert run.info["command"][1:5] == ["-m", "semsim", "train", "pairs"]
-    command = " ".join(run.info["command"])
-    assert "--rehearsal-data sts-b" in command and "--merge-alpha 0.5" in command
+    assert run.info["command"][1:] == ["-m", "semsim", "train", "pairs", "--request", "request.json", "--json"]
+    # The page hands the run the request it checked, as JSON: the form's values are in it.
+    from semsim.training.spec import PairTrainingRequest
+
+    sent = PairTrainingRequest.read_json(run.dir / "request.json")
+    assert (sent.rehearsal_data, sent.merge_alpha, sent.epochs, sent.batch_size, sent.max_steps_per_epoch,
+            sent.data) == ("sts-b", 0.5, 100, 2, None, "upload-my-pairs.csv")
     try:
         _wait(lambda: run_store.status(run) == "running" and run_progress.summary(run_store.log_events(run))["step"] > 0
               or run_store.status(run) in ("failed", "finished"), 300, "the first training step")
@@ -156,7 +186,7 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     [comparison] = app_env.frames(fresh, "dataset", "metric", "base", "tuned", "delta")
     assert "spearman" in set(comparison["metric"])
     [datasets] = app_env.frames(fresh, "role", "name", "rows")
-    assert "my-pairs-train.csv" in set(datasets["name"])
+    assert "upload-my-pairs.csv" in set(datasets["name"])
     out = app_env.models / run.info["name"]
     assert (out / "semsim.json").is_file() and not out.with_name(out.name + ".partial").exists()
     card = run_store.card(run)

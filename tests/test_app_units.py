@@ -86,15 +86,18 @@ def test_run_status_from_disk(tmp_path, monkeypatch):
     assert run_store.log_path(run) == out / "train_log.jsonl"
 
 
-def test_head_warmup_reaches_the_command_only_for_full_classifier_runs():
-    import dataclasses
-
+def test_a_planned_run_carries_the_form_values_and_refuses_bad_combinations(tmp_path, monkeypatch):
+    from semsim.training.spec import TrainingError
     from semsim_app import run_request
 
-    full = run_request.TrainRequest(task="sentiment", base="minilm", name="m", dataset="rotten-tomatoes", mode="full",
-                             head_warmup_epochs=3)
-    command = " ".join(run_request.cli_arguments(full))
-    assert "--head-warmup-epochs 3" in command
-    # a frozen run trains only the head, and pair training has no head to warm up
-    for other in (dataclasses.replace(full, mode="frozen"), dataclasses.replace(full, task="pairs")):
-        assert "--head-warmup-epochs" not in " ".join(run_request.cli_arguments(other))
+    monkeypatch.setenv("SEMSIM_MODELS_DIR", str(tmp_path / "models"))
+    plan = run_request.plan_run("sentiment", "m", "rotten-tomatoes", {"mode": "full", "head_warmup_epochs": 3,
+                                                                      "validation_rows": 50})
+    assert plan.request.head_warmup_epochs == 3 and plan.request.data == "rotten-tomatoes"
+    assert plan.request.out == str(tmp_path / "models" / "m") and len(plan.data.validation) == 50
+    assert plan.data.test is None  # the test split only when asked for
+    # a frozen run trains only the head: warming it up first makes no sense and is refused by the request
+    with pytest.raises(TrainingError, match="full fine-tuning only"):
+        run_request.plan_run("sentiment", "m", "rotten-tomatoes", {"mode": "frozen", "head_warmup_epochs": 3})
+    with pytest.raises(run_request.RunError, match="choose a CSV"):
+        run_request.plan_run("pairs", "m", run_request.UPLOAD, {})

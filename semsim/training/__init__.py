@@ -1,23 +1,33 @@
 """Fine-tuning: requests (spec), their data (inputs), batches, heads, objectives, optimizers, the shared
 loop, the pair and classifier tasks, callbacks and model cards.
 
-`semsim.training.spec` and `semsim.training.inputs` import no Keras (the app and the CLI's --help read
-them); importing this package itself loads the backend."""
+Importing the package, `spec` or `inputs` loads no Keras (the app and `semsim --help` read the requests);
+the training functions load the backend when first used."""
 
-from semsim._env import preload_backend
+from typing import Any
 
-preload_backend()  # before any submodule imports keras: keeps TensorFlow's start-up logs quiet
-
-# ruff: noqa: E402
-
-from semsim.training.classify import train_classifier
-from semsim.training.pairs import train_pairs
 from semsim.training.spec import (
     ClassifierTrainingRequest,
     PairTrainingRequest,
     TrainingArguments,
     TrainingError,
 )
+
+_TASKS = {"train_pairs": "semsim.training.pairs", "train_classifier": "semsim.training.classify"}
+
+
+def __getattr__(name: str) -> Any:
+    # Why lazy: `from semsim.training import train_pairs` would otherwise start TensorFlow for every
+    # reader of the request dataclasses.
+    if name in _TASKS:
+        import importlib
+
+        from semsim._env import preload_backend
+
+        preload_backend()  # before keras is imported: keeps TensorFlow's start-up logs quiet
+        return getattr(importlib.import_module(_TASKS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ClassifierTrainingRequest", "PairTrainingRequest", "TrainingArguments", "TrainingError",
            "train_classifier", "train_pairs"]

@@ -229,7 +229,7 @@ class PairTrainingRequest(TrainingArguments):
 
     TASK: typing.ClassVar[str] = "pairs"
 
-    base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", label="Base encoder")
+    base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", form=False)  # the page has a picker
     data: str = option(help="pairs CSV (text_a, text_b[, score]) or a bundled name such as job-title-pairs",
                        group="data", form=False)
     out: str = option(help="folder for the tuned model", group="run", form=False)
@@ -280,7 +280,7 @@ class ClassifierTrainingRequest(TrainingArguments):
 
     TASK: typing.ClassVar[str] = "sentiment"
 
-    base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", label="Base encoder")
+    base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", form=False)  # the page has a picker
     data: str = option(help="labelled CSV (text, label) or a bundled name such as rotten-tomatoes",
                        group="data", form=False)
     out: str = option(help="folder for the tuned model", group="run", form=False)
