@@ -330,7 +330,7 @@ def main() -> int:
         return 2
 
     # Threads first: TensorFlow reads them when its runtime starts (at the first op).
-    from semsim.encoders.base import preload_backend
+    from semsim._env import preload_backend
 
     preload_backend()
     set_tf_threads(args.threads, args.inter_op)

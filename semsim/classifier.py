@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from semsim.encoders import EncoderError, load_encoder
-from semsim.encoders.base import FORMAT_VERSION, Encoder, read_config
+from semsim.encoders.base import Encoder
+from semsim.encoders.config import FORMAT_VERSION, read_config
 from semsim.names import CONFIG_FILE
 
 HEAD_WEIGHTS = "head.weights.h5"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -108,6 +113,19 @@ def test_available_models_lists_bundled_and_tuned(tiny_bert, tmp_path, monkeypat
     specs = {info.spec: info.kind for info in available_models()}
     assert specs["minilm"] == "bundled" and specs["use-multilingual"] == "bundled"
     assert specs[str(tmp_path / "mine")] == "tuned"
+
+
+def test_listing_models_does_not_start_tensorflow(tiny_bert, tmp_path):
+    """`semsim models` and the app's model list read folders and names only; the backend loads with a model."""
+    tiny_bert.save(tmp_path / "mine")
+    code = ("import json, sys\nfrom semsim.encoders import available_models\n"
+            "specs = [m.spec for m in available_models()]\n"
+            "print(json.dumps([specs, sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules)]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                            env={**os.environ, "SEMSIM_MODELS_DIR": str(tmp_path)})
+    specs, backends = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "minilm" in specs and str(tmp_path / "mine") in specs
+    assert backends == []
 
 
 def test_non_string_text_is_refused(tiny_bert):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsim.encoders.base import EncoderError, pad_to_bucket, read_config
+from semsim.encoders.base import pad_to_bucket
+from semsim.encoders.config import EncoderError, read_config
 from semsim.encoders.use import (
     ORDERS,
     UseEncoder,
@@ -263,7 +264,7 @@ def test_jax_backend_same_vectors_and_trainable(tiny_encoder, tmp_path):
         "import json, sys, numpy as np\n"
         "import keras\n"
         "assert keras.backend.backend() == 'jax'\n"
-        "from semsim.encoders.base import read_config\n"
+        "from semsim.encoders.config import read_config\n"
         "from semsim.encoders.use import load_saved\n"
         "folder, texts = sys.argv[1], json.loads(sys.argv[2])\n"
         "enc = load_saved(folder, read_config(folder))\n"

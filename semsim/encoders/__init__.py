@@ -7,11 +7,15 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from semsim.encoders.base import Encoder, EncoderError, read_config
+from semsim.encoders.config import EncoderError, read_config
 from semsim.names import CONFIG_FILE, DEFAULT_MODEL
 
-__all__ = ["Encoder", "EncoderError", "load_encoder", "available_models", "ModelInfo"]
+if TYPE_CHECKING:  # importing base loads the Keras backend: listing models must not
+    from semsim.encoders.base import Encoder
+
+__all__ = ["EncoderError", "load_encoder", "available_models", "ModelInfo"]
 
 # Bundled encoders: spec -> (module, loader function, description). Loaded lazily so that listing
 # models never imports TensorFlow.

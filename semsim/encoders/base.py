@@ -11,17 +11,12 @@ from typing import Any
 import numpy as np
 
 from semsim._env import preload_backend
+from semsim.encoders.config import FORMAT_VERSION
 from semsim.names import CONFIG_FILE
 
 preload_backend()
 
-FORMAT_VERSION = 1  # of CONFIG_FILE, written into every saved model folder; the loader dispatches on it
-
 ProgressFn = Callable[[int, int], None]
-
-
-class EncoderError(ValueError):
-    """A model spec or model folder that cannot be loaded, with a message meant for the user."""
 
 
 def validate_texts(texts: Sequence[str] | str) -> list[str]:
@@ -149,22 +144,6 @@ class Encoder:
                   "name": self.name, "dim": self.dim, "fingerprint": self.fingerprint,
                   "base_spec": self.base_spec, **extra}
         Path(folder, CONFIG_FILE).write_text(json.dumps(config, indent=2))
-
-
-def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a saved model folder's semsim.json."""
-    path = Path(folder, CONFIG_FILE)
-    if not path.is_file():
-        raise EncoderError(f"{folder} is not a semsim model folder (no {CONFIG_FILE})")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EncoderError(f"{path} is not valid JSON: {exc}") from exc
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise EncoderError(f"{path} has format_version {version!r}; this semsim reads up to "
-                           f"{FORMAT_VERSION}. Upgrade semsim to load it.")
-    return config
 
 
 def make_inference_fn(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:

@@ -11,7 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from semsim.encoders.base import Encoder, EncoderError, pad_to_bucket
+from semsim.encoders.base import Encoder, pad_to_bucket
+from semsim.encoders.config import EncoderError
 from semsim.encoders.layers import L2Normalize, MaskedPooling
 from semsim.encoders.speedups import flatten_attention_projections
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import keras
 
-from semsim.encoders.base import Encoder, EncoderError
+from semsim.encoders.base import Encoder
+from semsim.encoders.config import EncoderError
 from semsim.encoders.layers import L2Normalize
 
 # Output keys tried in order: BERT-style encoders return a dict, USE-style return a tensor.

@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from semsim.encoders.base import Encoder, EncoderError, pad_to_bucket, preload_backend
+from semsim._env import preload_backend
+from semsim.encoders.base import Encoder, pad_to_bucket
+from semsim.encoders.config import EncoderError
 
 preload_backend()
 
