@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from semsim.encoders import EncoderError, load_encoder
+from semsim.encoders import EncoderError, load_encoder, recover_model_folder
 from semsim.encoders.base import Encoder
 from semsim.encoders.config import FORMAT_VERSION, read_config
 from semsim.names import CONFIG_FILE
@@ -57,6 +57,7 @@ def load_classifier(folder: str | os.PathLike) -> TextClassifier:
     """Load a classifier folder; weights only (h5), nothing executable is deserialised."""
     from semsim.training.heads import ClassifierHead
 
+    recover_model_folder(str(folder))
     folder = Path(folder)
     config = read_config(folder)
     if config.get("task") != "classifier":

@@ -451,3 +451,63 @@ def test_mixed_precision_run_trains_saves_and_restores_the_policy(tiny_bert_dir,
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert not np.allclose(vectors, load_encoder(base, cache=False).encode(texts), atol=1e-3)
     np.testing.assert_array_equal(vectors, load_encoder(str(tmp_path / "mixed"), cache=False).encode(texts))
+
+
+def test_a_model_publish_killed_at_any_step_leaves_the_old_or_the_new_model_loadable(tiny_bert_dir, tmp_path,
+                                                                                     monkeypatch):
+    """Each file operation of publishing a new version over an old model fails in turn (a kill): the next
+    load recovers, and finds a complete model, old or new; the next publish then works."""
+    import os
+    import shutil
+
+    from semsim.training.loop import partial_dir, publish_output
+
+    encoder = load_encoder(f"keras-hub:{tiny_bert_dir}", cache=False)
+    out = tmp_path / "model"
+
+    def save_version(folder, name):
+        encoder.fingerprint = name
+        folder.mkdir(parents=True, exist_ok=True)
+        encoder.save(folder)
+        (folder / "checkpoint").mkdir()  # a training checkpoint, removed before publishing
+
+    save_version(out, "old")
+    real = {"rename": os.rename, "replace": os.replace, "rmtree": shutil.rmtree, "fsync": os.fsync}
+    outcomes = set()
+    for fail_at in range(1, 60):
+        calls = {"n": 0}
+
+        def dying(name):
+            def operation(*args, **kwargs):
+                calls["n"] += 1
+                if calls["n"] >= fail_at:  # the process is dead from here on: every later step fails too
+                    raise OSError(f"killed at operation {fail_at}")
+                return real[name](*args, **kwargs)
+            return operation
+
+        save_version(partial_dir(out), "new")
+        for name, module in (("rename", os), ("replace", os), ("rmtree", shutil), ("fsync", os)):
+            monkeypatch.setattr(module, name, dying(name))
+        try:
+            publish_output(partial_dir(out), out)
+            finished = True
+        except OSError:
+            finished = False
+        finally:
+            monkeypatch.undo()
+        loaded = load_encoder(str(out), cache=False)  # recovers first
+        outcomes.add(loaded.fingerprint)
+        assert loaded.fingerprint in ("old", "new")
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".model.")], fail_at
+        if finished:
+            assert loaded.fingerprint == "new"
+            break
+        # put the old version back for the next round
+        shutil.rmtree(partial_dir(out), ignore_errors=True)
+        if loaded.fingerprint == "new":
+            shutil.rmtree(out)
+            save_version(out, "old")
+            shutil.rmtree(out / "checkpoint")
+    else:
+        raise AssertionError("the publish never completed")
+    assert outcomes == {"old", "new"}  # both outcomes occurred: the kill points span the swap

@@ -98,6 +98,7 @@ def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
     Training must use cache=False: it changes weights in place.
     """
     spec = (spec or DEFAULT_MODEL).strip()
+    recover_model_folder(spec)
     if not cache:
         return _load_uncached(spec)
     key = os.path.abspath(spec) if Path(spec).expanduser().is_dir() else spec
@@ -105,6 +106,20 @@ def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
         if key not in _cache:
             _cache[key] = _load_uncached(spec)
         return _cache[key]
+
+
+def recover_model_folder(spec: str) -> None:
+    """Finish a model publish that a crash interrupted, before the folder is looked at (index.atomic).
+
+    Why here: a kill between a publish's two renames leaves `<out>` missing beside its complete new
+    version; the next load must find the model, as the next open of an index does."""
+    if ":" in spec or spec in BUNDLED_MODELS:
+        return
+    from index.atomic import recover_folder
+
+    path = Path(spec).expanduser()
+    if path.parent.is_dir():
+        recover_folder(path)
 
 
 def models_dir() -> Path:

@@ -43,7 +43,10 @@ def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
     """Refuse to clobber a model, a resumable run or a folder that is not a model; return the working folder.
 
     `resume` continues an interrupted run without --overwrite: the run's own folder is the one resumed."""
+    from index.atomic import recover_folder
+
     work = partial_dir(out)
+    recover_folder(out)  # a publish that died between its renames is finished (or undone) first
     if out.exists():
         if not out.is_dir():
             raise TrainingError(f"{out} is a file, not a model folder; choose another --out")
@@ -64,14 +67,13 @@ def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
 
 
 def publish_output(work: Path, out: Path) -> None:
-    """Swap the finished folder into place: the old model stays intact until the new one is complete."""
+    """Swap the finished folder into place with the publish index folders use (index.atomic): the old
+    model stays loadable until the new one is complete, and a crash between the renames is finished or
+    undone by the next access (recover_folder), never leaving the model only in a backup."""
+    from index.atomic import publish_folder
+
     shutil.rmtree(work / CHECKPOINT_DIR, ignore_errors=True)
-    backup = out.with_name(out.name + ".old")
-    if out.exists():
-        shutil.rmtree(backup, ignore_errors=True)
-        out.rename(backup)
-    work.rename(out)
-    shutil.rmtree(backup, ignore_errors=True)
+    publish_folder(work, out)
 
 
 def dataset_info(name: str, frame: pd.DataFrame, sha256: str | None = None) -> dict[str, Any]:
