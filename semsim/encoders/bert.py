@@ -8,6 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from semsim._env import preload_backend
+
+preload_backend()  # before Keras is imported, so TensorFlow's C++ start-up logs stay quiet
+
+# ruff: noqa: E402
+
 import keras
 import numpy as np
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from semsim._env import preload_backend
+
+preload_backend()  # before Keras is imported, so TensorFlow's C++ start-up logs stay quiet
+
+# ruff: noqa: E402
+
 import keras
 from keras import ops
 

@@ -16,6 +16,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from semsim._env import preload_backend
+
+preload_backend()  # before Keras is imported, so TensorFlow's C++ start-up logs stay quiet
+
+# ruff: noqa: E402
+
 import keras
 
 from semsim.encoders.base import Encoder
