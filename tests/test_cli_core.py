@@ -175,7 +175,7 @@ def test_train_pairs_with_rehearsal_and_merge_via_cli(capsys, tiny_spec, tmp_pat
     assert card["datasets"]["train"]["rows"] + card["datasets"]["validation"]["rows"] == 48
     assert card["datasets"]["rehearsal"] == {**card["datasets"]["rehearsal"], "name": "general.csv", "rows": 32}
     code, _, err = run(capsys, *common[:-2], "--merge-alpha", "1.5", "--out", str(tmp_path / "bad"))
-    assert code == 2 and "merge alpha" in err
+    assert code == 2 and "--merge-alpha 1.5 is out of range" in err
 
 
 def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
