@@ -1,4 +1,4 @@
-"""The evaluate commands for encoders: sts, pairs (correlation with gold scores) and retrieval."""
+"""The evaluate commands: sts, pairs and retrieval for encoders, classify for classifiers."""
 
 from __future__ import annotations
 
@@ -72,6 +72,40 @@ def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- evaluate classify --------------------------------------------------------------------------
+def render_classification(result: dict[str, Any]) -> str:
+    lines = [f"{result['dataset']}: {result['n']} texts, model {result['model']}",
+             f"  accuracy {result['accuracy']:.4f}  precision {result['precision_macro']:.4f}  "
+             f"recall {result['recall_macro']:.4f}  F1 {result['f1_macro']:.4f}"
+             + (f"  ROC AUC {result['roc_auc']:.4f}" if "roc_auc" in result else ""),
+             "  confusion matrix (rows: true, columns: predicted):"]
+    labels = result["labels"]
+    width = max(len(label) for label in labels)
+    lines.append("    " + " " * width + "  " + "  ".join(label.rjust(8) for label in labels))
+    for label, row in zip(labels, result["confusion_matrix"], strict=True):
+        lines.append("    " + label.ljust(width) + "  " + "  ".join(str(v).rjust(8) for v in row))
+    return "\n".join(lines)
+
+
+def cmd_evaluate_classify(args: argparse.Namespace) -> int:
+    from semsim import data
+    from semsim.classifier import load_classifier
+    from semsim.evaluation import ClassificationEvaluator
+    from semsim.training.inputs import resolve
+
+    if not Path(args.model).is_dir():
+        raise CliError(f"{args.model} is not a folder; give a classifier folder from `semsim train sentiment`")
+    path = resolve(args.data, "test")
+    frame = data.load_labelled(path)
+    classifier = load_classifier(args.model)
+    unknown = sorted(set(frame["label"].astype(str)) - set(classifier.labels))
+    if unknown:
+        raise CliError(f"{path} has labels {unknown} the classifier does not know ({classifier.labels})")
+    result = {"model": args.model, **ClassificationEvaluator.from_frame(frame, Path(path).name)(classifier)}
+    emit(result, args.json, render_classification)
+    return 0
+
+
 def register(commands: Any, evaluate: Any) -> None:
     p = evaluate.add_parser("sts", help="Pearson/Spearman x100 on STS-B (test by default)")
     add_model_argument(p)
@@ -93,3 +127,9 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--batch-size", type=positive_int, default=64)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_retrieval)
+
+    p = evaluate.add_parser("classify", help="accuracy, precision, recall, F1, ROC AUC, confusion matrix")
+    p.add_argument("--model", required=True, help="a classifier folder")
+    p.add_argument("--data", required=True, help="labelled CSV (text, label) or rotten-tomatoes (test split)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate_classify)

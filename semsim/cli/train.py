@@ -1,14 +1,12 @@
-"""CLI commands: train pairs, train sentiment, evaluate classify."""
+"""The train commands: train pairs (bi-encoder) and train sentiment (classifier), options from the requests."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import sys
-from pathlib import Path
 from typing import Any
 
-from semsim.cli.arguments import CliError
 from semsim.cli.output import add_json_flag, emit, format_table
 from semsim.cli.request_options import add_request_options, request_from_args
 from semsim.training.spec import ClassifierTrainingRequest, PairTrainingRequest
@@ -38,39 +36,6 @@ def _train(request_class: type, args: argparse.Namespace) -> int:
     return 0
 
 
-def render_classification(result: dict[str, Any]) -> str:
-    lines = [f"{result['dataset']}: {result['n']} texts, model {result['model']}",
-             f"  accuracy {result['accuracy']:.4f}  precision {result['precision_macro']:.4f}  "
-             f"recall {result['recall_macro']:.4f}  F1 {result['f1_macro']:.4f}"
-             + (f"  ROC AUC {result['roc_auc']:.4f}" if "roc_auc" in result else ""),
-             "  confusion matrix (rows: true, columns: predicted):"]
-    labels = result["labels"]
-    width = max(len(label) for label in labels)
-    lines.append("    " + " " * width + "  " + "  ".join(label.rjust(8) for label in labels))
-    for label, row in zip(labels, result["confusion_matrix"], strict=True):
-        lines.append("    " + label.ljust(width) + "  " + "  ".join(str(v).rjust(8) for v in row))
-    return "\n".join(lines)
-
-
-def cmd_evaluate_classify(args: argparse.Namespace) -> int:
-    from semsim import data
-    from semsim.classifier import load_classifier
-    from semsim.evaluation import ClassificationEvaluator
-    from semsim.training.inputs import resolve
-
-    if not Path(args.model).is_dir():
-        raise CliError(f"{args.model} is not a folder; give a classifier folder from `semsim train sentiment`")
-    path = resolve(args.data, "test")
-    frame = data.load_labelled(path)
-    classifier = load_classifier(args.model)
-    unknown = sorted(set(frame["label"].astype(str)) - set(classifier.labels))
-    if unknown:
-        raise CliError(f"{path} has labels {unknown} the classifier does not know ({classifier.labels})")
-    result = {"model": args.model, **ClassificationEvaluator.from_frame(frame, Path(path).name)(classifier)}
-    emit(result, args.json, render_classification)
-    return 0
-
-
 def register(commands: Any, evaluate: Any) -> None:
     train = commands.add_parser("train", help="fine-tune an encoder")
     kinds = train.add_subparsers(dest="kind", required=True, parser_class=type(train))
@@ -83,9 +48,3 @@ def register(commands: Any, evaluate: Any) -> None:
         add_request_options(p, request_class)
         add_json_flag(p)
         p.set_defaults(func=functools.partial(_train, request_class))
-
-    p = evaluate.add_parser("classify", help="accuracy, precision, recall, F1, ROC AUC, confusion matrix")
-    p.add_argument("--model", required=True, help="a classifier folder")
-    p.add_argument("--data", required=True, help="labelled CSV (text, label) or rotten-tomatoes (test split)")
-    add_json_flag(p)
-    p.set_defaults(func=cmd_evaluate_classify)
