@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
+if TYPE_CHECKING:
+    from semsim.training.batches import EpochSeededBatches
+
 
 class SetEpoch(keras.callbacks.Callback):
+    """Tells the batches which epoch starts, so each epoch's order comes from (seed, epoch)."""
+
     def __init__(self, batches: EpochSeededBatches):
         super().__init__()
         self.batches = batches
