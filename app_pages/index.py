@@ -38,12 +38,14 @@ with right:
     if choice == "upload":
         upload = widgets.uploaded_csv("Corpus CSV (one text per row, in a column you choose)", key="index.upload")
         if upload is not None:
-            from semsim.data import DatasetError, read_csv
+            from semsim.data import DatasetError, preview_csv
 
             buffer = io.BytesIO(upload[1])
             buffer.name = upload[0]
             try:
-                frame = read_csv(buffer)
+                # Only the rows shown are parsed (a 40 MB upload read whole held its every cell as a Python
+                # string); the whole file is checked when it is saved for a build.
+                frame, lines = preview_csv(buffer, rows=10)
             except DatasetError as exc:
                 widgets.show_error(f"This file cannot be indexed: {exc}", widgets.dataset_todo(exc))
             else:
@@ -53,8 +55,8 @@ with right:
                                       key="index.column")
                 extras = st.multiselect("Keep these columns with each text (shown in results)",
                                         [c for c in text_columns if c != column], key="index.extras")
-                st.dataframe(frame.head(10), hide_index=True, width="stretch", key="index.preview")
-                st.caption(f"{len(frame):,} rows")
+                st.dataframe(frame, hide_index=True, width="stretch", key="index.preview")
+                st.caption(f"{lines:,} lines after the header (checked whole when you build)")
                 corpus = corpora.Corpus("upload", upload[0], Path(upload[0]), column, tuple(extras))
     else:
         corpus = next(c for c in bundled if c.key == choice)

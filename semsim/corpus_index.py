@@ -12,6 +12,7 @@ import pandas as pd
 
 from index import IndexStore, VectorIndexError, open_index, read_meta
 from index.storage import RESERVED_COLUMNS, is_replaceable
+from semsim.data import CsvLayout, DatasetError, iter_csv, scan_csv
 from semsim.search import DEFAULT_BATCH_SIZE, forget_loaded_index
 
 ProgressFn = Callable[[int, int], None]
@@ -23,18 +24,23 @@ READ_CHUNK_ROWS = 4096
 # fields), and build_index writes id and text itself.
 RESERVED_EXTRA_COLUMNS = (*RESERVED_COLUMNS, "id", "text")
 
-Corpus = str | os.PathLike | pd.DataFrame | Sequence[str]
+Corpus = str | os.PathLike | CsvLayout | pd.DataFrame | Sequence[str]
 
 
 # -- reading a corpus in chunks ---------------------------------------------------------------
-def _csv_row_estimate(path: Path) -> int:
-    """Data rows in a CSV, counted as newlines (quoted multi-line cells make it an estimate)."""
-    lines, last = 0, b"\n"
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return max(0, lines + (last != b"\n") - 1)
+def check_corpus_csv(corpus: str | os.PathLike | CsvLayout, columns: Sequence[str]) -> CsvLayout:
+    """A corpus CSV checked (UTF-8, delimiter, every row's fields, `columns` present, not empty) in one
+    streaming pass, before a model is loaded or anything encoded; pass the result on as the corpus."""
+    if not isinstance(corpus, CsvLayout):
+        path = Path(corpus)
+        if not path.is_file():
+            raise VectorIndexError(f"corpus file {path} does not exist")
+        try:
+            corpus = scan_csv(path)
+        except DatasetError as exc:  # one error type from this module, the reader's message kept
+            raise VectorIndexError(str(exc)) from None
+    _check_columns(corpus.columns, columns, str(corpus.path))
+    return corpus
 
 
 def _check_columns(available: Sequence[str], wanted: Sequence[str], source: str) -> None:
@@ -46,23 +52,16 @@ def _check_columns(available: Sequence[str], wanted: Sequence[str], source: str)
 
 def iter_corpus(corpus: Corpus, column: str = "text", extra_columns: Sequence[str] = (),
                 chunk_rows: int = READ_CHUNK_ROWS) -> tuple[int, Iterator[pd.DataFrame]]:
-    """(row count or estimate, chunks of the corpus with `column` and `extra_columns`).
+    """(row count, chunks of the corpus with `column` and `extra_columns`).
 
-    A CSV path is read `chunk_rows` at a time with every cell as a string and nothing turned into
-    NaN (a job title "NA" stays a title); a DataFrame is sliced; a list of strings becomes `column`.
+    A CSV path is checked whole first (check_corpus_csv), then read `chunk_rows` at a time with every
+    cell as a string and nothing turned into NaN (a job title "NA" stays a title); a DataFrame is
+    sliced; a list of strings becomes `column`.
     """
     wanted = [column, *[c for c in extra_columns if c != column]]
-    if isinstance(corpus, str | os.PathLike):
-        path = Path(corpus)
-        if not path.is_file():
-            raise VectorIndexError(f"corpus file {path} does not exist")
-        try:
-            header = pd.read_csv(path, nrows=0).columns.tolist()
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise VectorIndexError(f"{path} is not a readable CSV file: {exc}") from exc
-        _check_columns(header, wanted, str(path))
-        chunks = pd.read_csv(path, usecols=wanted, dtype=str, keep_default_na=False, chunksize=chunk_rows)
-        return _csv_row_estimate(path), iter(chunks)
+    if isinstance(corpus, str | os.PathLike | CsvLayout):
+        layout = check_corpus_csv(corpus, wanted)
+        return layout.rows, iter_csv(layout, wanted, chunk_rows)
     if isinstance(corpus, pd.DataFrame):
         _check_columns(list(corpus.columns), wanted, "the corpus DataFrame")
         frame = corpus[wanted]
@@ -132,6 +131,8 @@ def _add_stream(store: IndexStore, encoder: Any, corpus: Corpus, column: str, ex
 
 
 def _source_name(corpus: Corpus) -> str:
+    if isinstance(corpus, CsvLayout):
+        return str(corpus.path)
     if isinstance(corpus, str | os.PathLike):
         return str(corpus)
     return "a DataFrame" if isinstance(corpus, pd.DataFrame) else "a list of texts"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -106,18 +108,26 @@ def read_csv(source: PathOrFile, required_columns: Iterable[str] = ()) -> pd.Dat
     text = _decode(_read_bytes(source, name), name)
     if not text.strip():
         raise DatasetError(name, "file is empty")
+    sep = _delimiter(text)
     try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep=_delimiter(text),
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,  # blank lines are dropped below, keeping each row's number
-        )
+        with warnings.catch_warnings():
+            # index_col=False: a first data row with more fields than the header would otherwise make
+            # the first column the index, silently shifting every cell; pandas warns and cuts it instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,  # blank lines are dropped below, keeping each row's number
+                index_col=False,
+            )
     except pd.errors.EmptyDataError:
         raise DatasetError(name, "file is empty") from None
     except (pd.errors.ParserError, csv.Error) as exc:
         raise _parse_error(name, exc) from None
+    except pd.errors.ParserWarning:
+        raise _too_many_fields(name, text, sep) from None
     df.columns = [str(c).strip() for c in df.columns]
     # The index stays the record number, so index + 2 is the spreadsheet row even after blank lines.
     df = df[df.apply(lambda col: col.str.strip() != "").any(axis=1)] if len(df.columns) else df
@@ -130,6 +140,48 @@ def read_csv(source: PathOrFile, required_columns: Iterable[str] = ()) -> pd.Dat
         raise DatasetError(name, "has a header row but no data rows")
     df.attrs["source_name"] = name
     return df
+
+
+def preview_csv(source: PathOrFile, rows: int = 10) -> tuple[pd.DataFrame, int]:
+    """The first `rows` data rows of a CSV and its line count, parsing nothing else: a preview of a large
+    upload costs what it shows. (read_csv checks the whole file; use it before the file is used.)"""
+    name = _source_name(source)
+    data = _read_bytes(source, name)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    head_end = -1
+    for _ in range(rows + 1):  # the header and `rows` lines (a quoted cell may span lines: a preview only)
+        head_end = raw.find(b"\n", head_end + 1)
+        if head_end < 0:
+            break
+    head = _decode(raw[: head_end + 1] if head_end >= 0 else raw, name)
+    if not head.strip():
+        raise DatasetError(name, "file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(head), sep=_delimiter(head), dtype=str, keep_default_na=False,
+                                index_col=False, nrows=rows)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(name, "file is empty") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise _parse_error(name, exc) from None
+    except pd.errors.ParserWarning:
+        raise _too_many_fields(name, head, _delimiter(head)) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    return frame, max(0, lines - 1)
+
+
+def _too_many_fields(name: str, text: str, sep: str) -> DatasetError:
+    """The first record with more fields than the header, as a spreadsheet row (records, not lines)."""
+    records = csv.reader(io.StringIO(text), delimiter=sep)
+    want = len(next(records, []))
+    for number, record in enumerate(records, start=2):
+        if len(record) > want:
+            return DatasetError(name, f"cannot be parsed as CSV: {len(record)} fields where the header has "
+                                      f"{want} (a text containing the delimiter must be in double quotes)",
+                                row=number)
+    return DatasetError(name, "cannot be parsed as CSV: a row has more fields than the header")
 
 
 def _parse_error(name: str, exc: Exception) -> DatasetError:
@@ -153,6 +205,122 @@ def _parse_error(name: str, exc: Exception) -> DatasetError:
         )
     first = text.splitlines()[0] if text else type(exc).__name__
     return DatasetError(name, f"cannot be parsed as CSV: {first}")
+
+
+# ------------------------------------------------------------------------------ a large CSV, in chunks
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What scan_csv found in a CSV file: its delimiter, its column names and how many data rows it has."""
+
+    path: Path
+    name: str
+    sep: str
+    columns: tuple[str, ...]
+    rows: int
+
+
+def _first_line_of_utf8(path: Path, name: str) -> str:
+    """Check that the whole file is UTF-8, block by block (never all of it in memory); its first line."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    first: list[str] = []
+    lines = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 22)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                line = lines + block[: max(0, exc.start)].count(b"\n") + 1
+                raise DatasetError(name, f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line}); "
+                                         f"re-save as UTF-8") from None
+            if not first or "\n" not in first[-1]:
+                first.append(text)
+            lines += block.count(b"\n")
+            if not block:
+                return "".join(first).split("\n", 1)[0]
+
+
+def _column_names(header: Sequence[object]) -> tuple[str, ...]:
+    """Header cells as read_csv names them: stripped, "Unnamed: i" when empty, repeats as "name.1"."""
+    names: list[str] = []
+    for i, cell in enumerate(header):
+        base = str(cell).strip() or f"Unnamed: {i}"
+        name, n = base, 0
+        while name in names:
+            n += 1
+            name = f"{base}.{n}"
+        names.append(name)
+    return tuple(names)
+
+
+def _raw_chunks(path: Path, name: str, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Every record (header first) as strings, `chunk_rows` at a time, index = record number.
+
+    header=None makes pandas check every record against the header's field count (with a header row it
+    only warns about the first record, and not at all when columns are picked with usecols).
+    """
+    try:
+        yield from pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                               skip_blank_lines=False, chunksize=chunk_rows, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise DatasetError(name, "file is empty") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise _parse_error(name, exc) from None
+    except UnicodeDecodeError:
+        raise DatasetError(name, "not UTF-8; re-save as UTF-8") from None
+
+
+def _data_rows(chunk: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A raw chunk as named data rows: header record dropped, blank rows dropped, index + 2 = spreadsheet row."""
+    chunk = chunk[chunk.index > 0]
+    chunk = chunk.set_axis(list(columns)[: chunk.shape[1]], axis=1)
+    chunk.index = chunk.index - 1
+    blank = ~chunk.apply(lambda col: col.str.strip() != "").any(axis=1) if len(chunk.columns) else None
+    return chunk[~blank] if blank is not None else chunk
+
+
+def scan_csv(source: str | os.PathLike, required_columns: Iterable[str] = (),
+             chunk_rows: int = 65536) -> CsvLayout:
+    """Check a CSV file as read_csv would (UTF-8, delimiter, every row's field count, columns, not empty),
+    reading it in chunks: a corpus too large for memory is checked before any work is spent on it."""
+    path = Path(source)
+    name = _source_name(path)
+    if not path.exists():
+        raise DatasetError(name, f"file not found: {path}")
+    if path.is_dir():
+        raise DatasetError(name, f"is a folder, not a CSV file: {path}")
+    try:
+        first = _first_line_of_utf8(path, name)
+    except OSError as exc:
+        raise DatasetError(name, f"cannot be read: {exc.strerror or exc}") from exc
+    sep = _delimiter(first)
+    columns: tuple[str, ...] | None = None
+    rows = 0
+    for chunk in _raw_chunks(path, name, sep, chunk_rows):
+        if columns is None:
+            columns = _column_names(chunk.iloc[0].tolist())
+        rows += len(_data_rows(chunk, columns))
+    if columns is None:
+        raise DatasetError(name, "file is empty")
+    missing = [c for c in required_columns if c not in columns]
+    if missing:
+        found = ", ".join(f"'{c}'" for c in columns)
+        want = ", ".join(f"'{c}'" for c in missing)
+        raise DatasetError(name, f"missing column(s) {want}; the file has: {found}")
+    if not rows:
+        raise DatasetError(name, "has a header row but no data rows")
+    return CsvLayout(path, name, sep, columns, rows)
+
+
+def iter_csv(layout: CsvLayout, columns: Sequence[str], chunk_rows: int = 4096) -> Iterator[pd.DataFrame]:
+    """The data rows of a file scan_csv checked, `columns` only, `chunk_rows` at a time (blank rows
+    skipped; index + 2 is the spreadsheet row)."""
+    for chunk in _raw_chunks(layout.path, layout.name, layout.sep, chunk_rows):
+        rows = _data_rows(chunk, layout.columns)
+        if len(rows):
+            yield rows[list(columns)]
 
 
 # --------------------------------------------------------------------------------------- validation
@@ -456,11 +624,13 @@ def content_hash(source: PathOrFile | pd.DataFrame | bytes) -> str:
 __all__ = [
     "BUNDLED_DATASETS",
     "BundledDataset",
+    "CsvLayout",
     "DatasetError",
     "ROW_CONVENTION",
     "bundled_path",
     "content_hash",
     "data_dir",
+    "iter_csv",
     "load_bundled",
     "load_labelled",
     "load_pairs",
@@ -468,5 +638,7 @@ __all__ = [
     "load_retrieval",
     "load_sts",
     "load_texts",
+    "preview_csv",
     "read_csv",
+    "scan_csv",
 ]
