@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import VectorIndexError
+
+_log = logging.getLogger(__name__)
 
 # How long a writer waits for another writer of the same folder before giving up. An `index add` of
 # a large corpus holds the lock while it encodes, so this is minutes, not seconds.
@@ -162,6 +165,7 @@ def _acquire(final: Path, timeout: float) -> bool:
     me = threading.get_ident()
     deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.005
+    said = False
     while True:
         with _held_guard:
             held = _held.get(key)
@@ -174,8 +178,12 @@ def _acquire(final: Path, timeout: float) -> bool:
                     _held[key] = _Held(me, 1, fd)
                     return True
         remaining = deadline - time.monotonic()
+        who = "another thread of this process" if held is not None else _holder_pid(key)
+        if remaining > 0 and not said:
+            # Said once, so that a command that waits minutes for another writer is not taken for hung.
+            _log.warning("%s is being written by %s; waiting for it to finish (up to %g s)", final, who, timeout)
+            said = True
         if remaining <= 0:
-            who = "another thread of this process" if held is not None else _holder_pid(key)
             raise WriterLockTimeout(
                 f"{final} is being written by {who} (lock {key}); gave up after waiting {timeout:g} s. "
                 f"Wait for it to finish and try again")

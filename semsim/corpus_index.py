@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from index import IndexStore, VectorIndexError, open_index, read_meta
+from index import IndexStore, VectorIndexError, open_for_update, read_meta
 from index.storage import RESERVED_COLUMNS, is_replaceable
 from semsim.data import CsvLayout, DatasetError, iter_csv, scan_csv
 from semsim.search import DEFAULT_BATCH_SIZE, forget_loaded_index
@@ -180,14 +180,17 @@ def add_to_index(encoder: Any, index_dir: str | os.PathLike, corpus: Corpus, col
                  progress: ProgressFn | None = None, chunk_rows: int = READ_CHUNK_ROWS) -> dict[str, Any]:
     """Add texts to an existing index (refusing an encoder other than the one that built it).
 
-    Texts already in the index, empty texts and repeats are skipped and counted.
+    Texts already in the index, empty texts and repeats are skipped and counted. The index's writer
+    lock is held from reading it to saving it, so a concurrent add or remove waits instead of losing
+    this one's rows (or this one waits for it, up to index.atomic.WRITER_LOCK_TIMEOUT_S).
     """
     started = time.perf_counter()
-    store = open_index(index_dir, expected_encoder=encoder)
-    counts = _add_stream(store, encoder, corpus, column, list(extra_columns or []), batch_size, progress,
-                         chunk_rows)
+    with open_for_update(index_dir, expected_encoder=encoder) as store:
+        counts = _add_stream(store, encoder, corpus, column, list(extra_columns or []), batch_size, progress,
+                             chunk_rows)
+        if counts["added"]:
+            store.save(index_dir)
     if counts["added"]:
-        store.save(index_dir)
         forget_loaded_index(index_dir)
     description = store.index.describe()
     return {"index": str(index_dir), "count": len(store), **counts, "kind": store.kind,
@@ -202,15 +205,16 @@ def remove_from_index(index_dir: str | os.PathLike, ids: Sequence[int] | None = 
     """
     if not ids and not texts:
         raise VectorIndexError("nothing to remove: give ids or texts")
-    store = open_index(index_dir)
-    wanted = [int(i) for i in ids or []]
-    missing_texts: list[str] = []
-    if texts:
-        text_ids, missing_texts = store.ids_for_texts(texts)
-        wanted.extend(int(i) for i in text_ids)
-    result = store.remove(sorted(set(wanted)))
+    with open_for_update(index_dir) as store:  # held to the save, as in add_to_index
+        wanted = [int(i) for i in ids or []]
+        missing_texts: list[str] = []
+        if texts:
+            text_ids, missing_texts = store.ids_for_texts(texts)
+            wanted.extend(int(i) for i in text_ids)
+        result = store.remove(sorted(set(wanted)))
+        if result.removed:
+            store.save(index_dir)
     if result.removed:
-        store.save(index_dir)
         forget_loaded_index(index_dir)
     return {"index": str(index_dir), **result.as_dict(), "missing_ids": result.missing,
             "missing_texts": missing_texts, "count": len(store)}

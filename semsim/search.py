@@ -6,53 +6,47 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from index import IndexStore, VectorIndexError, open_index
-from index.names import META_FILE
 
 DEFAULT_BATCH_SIZE = 64
 _CACHE_SIZE = 4  # loaded folders kept in memory; the Search page holds a base and a tuned index at once
 
-_cache: OrderedDict[tuple[str, int, int], IndexStore] = OrderedDict()
+_cache: OrderedDict[str, IndexStore] = OrderedDict()  # resolved folder -> the store last opened from it
 _cache_lock = threading.Lock()
 
 
-def _cache_key(index_dir: Path) -> tuple[str, int, int]:
-    try:
-        stat = (index_dir / META_FILE).stat()
-    except OSError:
-        return (str(index_dir.resolve()), -1, -1)
-    return (str(index_dir.resolve()), stat.st_mtime_ns, stat.st_size)
+def _cache_key(index_dir: str | os.PathLike) -> str:
+    return os.path.realpath(index_dir)
 
 
 def forget_loaded_index(index_dir: str | os.PathLike) -> None:
-    """Drop the loaded copies of an index folder (called after writing it)."""
-    resolved = str(Path(index_dir).resolve())
+    """Drop the loaded copy of an index folder (called after writing it)."""
     with _cache_lock:
-        for key in [k for k in _cache if k[0] == resolved]:
-            del _cache[key]
+        _cache.pop(_cache_key(index_dir), None)
 
 
 def load_index(index_dir: str | os.PathLike, expected_encoder: Any = None) -> IndexStore:
-    """Open an index folder, reusing the loaded copy while its meta.json is unchanged.
+    """Open an index folder, reusing the loaded copy until the folder holds another version.
 
-    A rebuilt or updated index has a new meta.json, so it is read again. The returned store is shared:
-    use it for searching; changes go through semsim.corpus_index (add_to_index, remove_from_index).
-    Raises VectorIndexError if `expected_encoder` (an encoder or a dict with spec/fingerprint/dim) did
-    not build the index.
+    The copy is keyed by the folder's resolved path (two spellings of one folder share it) and checked
+    with IndexStore.is_stale() on every call (one stat of meta.json), so an index rebuilt, updated or
+    deleted since is read again (or reported missing), never answered from the old version. The
+    returned store is shared: use it for searching; changes go through semsim.corpus_index
+    (add_to_index, remove_from_index). Raises VectorIndexError if `expected_encoder` (an encoder or a
+    dict with spec/fingerprint/dim) did not build the index.
     """
-    index_dir = Path(index_dir)
     key = _cache_key(index_dir)
     with _cache_lock:
         store = _cache.get(key)
         if store is not None:
             _cache.move_to_end(key)
-    if store is None:
+    if store is None or store.is_stale():
         store = open_index(index_dir)
         with _cache_lock:
-            _cache[_cache_key(index_dir)] = store
+            _cache[key] = store
+            _cache.move_to_end(key)
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     if expected_encoder is not None:

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from index.names import META_FILE
 from semsim_app import catalog, measurements
 
 
@@ -49,27 +48,16 @@ def classifier(folder: str) -> Any:
         return _classifier(folder, catalog.model_stamp(folder))
 
 
-def _meta_stamp(index_dir: str) -> tuple[int, int]:
-    try:
-        stat = (Path(index_dir) / META_FILE).stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_mtime_ns, stat.st_size)
+def index(index_dir: str, expected_encoder: Any = None) -> Any:
+    """An index store, refused (VectorIndexError) if `expected_encoder` did not build it.
 
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _index(index_dir: str, stamp: tuple[int, int]) -> Any:
+    Why no st.cache_resource here: semsim.search.load_index already keeps a bounded LRU of open
+    indexes by resolved path and reopens one whose folder now holds another version (is_stale), so a
+    second cache would only keep replaced versions alive in memory.
+    """
     from semsim.search import load_index
 
-    return load_index(index_dir)
-
-
-def index(index_dir: str, expected_encoder: Any = None) -> Any:
-    """An index store, refused (VectorIndexError) if `expected_encoder` did not build it."""
-    store = _index(index_dir, _meta_stamp(index_dir))
-    if expected_encoder is not None:
-        store.check_encoder(expected_encoder)
-    return store
+    return load_index(index_dir, expected_encoder=expected_encoder)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -38,7 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Notice(logging.Handler):
+    """Warnings of the index package (a writer waiting for another one) as `semsim: ...` lines on
+    stderr; looked up at each message, so it follows a redirected sys.stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"semsim: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("index")
+    if not any(isinstance(h, _Notice) for h in logger.handlers):
+        logger.addHandler(_Notice(logging.WARNING))
+        logger.propagate = False
+
+
 def _run(argv: list[str] | None) -> int:
+    _show_notices()
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
