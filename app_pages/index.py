@@ -9,6 +9,7 @@ import streamlit as st
 from semsim_app import catalog, corpora, index_builds, settings
 from semsim_ui import panels, resources, state, widgets
 from semsim_ui.text import md_escape as e
+from semsim_ui.guard import forgetting_warning
 
 widgets.page_setup("index", "Embed a corpus once per model; the Search page then answers queries "
                             "from these indexes. Builds run in the background with progress.")

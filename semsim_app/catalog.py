@@ -65,8 +65,10 @@ def model_folders() -> list[Path]:
     root = settings.models_dir()
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and (p / CONFIG_FILE).is_file()), key=lambda p: p.name.lower())
+    from semsim.encoders import is_listed_model_folder  # light: semsim.encoders imports no Keras
+
+    return sorted((p for p in root.iterdir() if p.is_dir() and is_listed_model_folder(p)),
+                  key=lambda p: p.name.lower())
 
 
 def tuned_models() -> list[ModelEntry]:

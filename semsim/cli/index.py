@@ -71,12 +71,21 @@ def _index_params(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
 
 
 def model_that_built(index_dir: str) -> str:
-    """The encoder spec an index folder records, for commands whose --model defaults to it."""
+    """The encoder spec an index folder records, for commands whose --model defaults to it.
+
+    Only a bundled, registered (SEMSIM_MODELS) or models-directory model is taken from the index: a
+    shared index must not decide which code and weights this process loads.
+    """
     from semsim.corpus_index import index_info
+    from semsim.encoders import is_known_model, models_dir
 
     spec = (index_info(index_dir).get("encoder") or {}).get("spec")
-    if not spec:
+    if not spec or not isinstance(spec, str):
         raise CliError(f"{index_dir} does not record the model that built it; pass --model")
+    if not is_known_model(spec):
+        raise CliError(f"{index_dir} was built with {spec!r}, which is not a bundled model, a folder in "
+                       f"{models_dir()} or a model listed in SEMSIM_MODELS, so it is not loaded just because "
+                       f"the index names it; pass --model {spec} if you trust it")
     return spec
 
 

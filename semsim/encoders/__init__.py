@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semsim.encoders.config import EncoderError, read_config
-from semsim.names import CONFIG_FILE, DEFAULT_MODEL
+from semsim.names import CONFIG_FILE, DEFAULT_MODEL, PARTIAL_SUFFIX
 
 if TYPE_CHECKING:  # importing base loads the Keras backend: listing models must not
     from semsim.encoders.base import Encoder
@@ -33,7 +34,11 @@ SAVED_SOURCES = {
     "tfhub": "semsim.encoders.tfhub",
 }
 
-_cache: dict[str, Encoder] = {}
+# Loaded encoders kept per process, least recently used dropped first: a model holds hundreds of MB,
+# and a long-running app that loads one after another must not keep them all (SEMSIM_MAX_MODELS).
+MAX_CACHED_MODELS = max(1, int(os.environ["SEMSIM_MAX_MODELS"])) if os.environ.get(
+    "SEMSIM_MAX_MODELS", "").strip().isdigit() else 2
+_cache: OrderedDict[str, Encoder] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -93,7 +98,8 @@ def load_folder(path: Path) -> Encoder:
 
 
 def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
-    """Load an encoder; with cache=True (the default) each spec loads once per process.
+    """Load an encoder; with cache=True (the default) the MAX_CACHED_MODELS most recently used specs stay
+    loaded, so asking again costs nothing.
 
     Training must use cache=False: it changes weights in place.
     """
@@ -105,6 +111,9 @@ def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
     with _lock:
         if key not in _cache:
             _cache[key] = _load_uncached(spec)
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_CACHED_MODELS:
+            _cache.popitem(last=False)
         return _cache[key]
 
 
@@ -127,13 +136,43 @@ def models_dir() -> Path:
     return Path(os.environ.get("SEMSIM_MODELS_DIR", "workspace/models"))
 
 
+def configured_models() -> list[str]:
+    """Handles listed in SEMSIM_MODELS (comma-separated): models this installation registers."""
+    return [handle.strip() for handle in os.environ.get("SEMSIM_MODELS", "").split(",") if handle.strip()]
+
+
+def is_known_model(spec: str) -> bool:
+    """A bundled model, one registered in SEMSIM_MODELS, or a folder inside the models directory.
+
+    Why: an index (or any file) that names the model it was built with may be shared; only models of
+    these kinds are loaded because a file names them, anything else only when the user gives it.
+    """
+    spec = (spec or "").strip()
+    if spec in BUNDLED_MODELS or spec in configured_models():
+        return True
+    if ":" in spec:  # tfhub:..., keras-hub:...: code and weights from wherever the handle points
+        return False
+    try:
+        folder, root = Path(spec).expanduser().resolve(), models_dir().resolve()
+    except (OSError, RuntimeError):
+        return False
+    return folder != root and folder.is_relative_to(root)
+
+
+def is_listed_model_folder(folder: Path) -> bool:
+    """A published model folder: not a hidden publish temporary (`.NAME.tmp-*`, `.NAME.old-*`, see
+    index.atomic) nor a training run's work folder (`NAME.partial`), even when they hold a semsim.json."""
+    return (not folder.name.startswith(".") and not folder.name.endswith(PARTIAL_SUFFIX)
+            and (folder / CONFIG_FILE).is_file())
+
+
 def available_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
     """Bundled encoders, tuned folders under the models directory, and handles from SEMSIM_MODELS."""
     infos = [ModelInfo(spec, "bundled", desc) for spec, (_, _, desc) in BUNDLED_MODELS.items()]
     for root in [models_dir(), *(extra_dirs or [])]:
         if not root.is_dir():
             continue
-        for folder in sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()):
+        for folder in sorted(p for p in root.iterdir() if is_listed_model_folder(p)):
             try:
                 config = read_config(folder)
             except EncoderError:
@@ -141,6 +180,6 @@ def available_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
             base = config.get("base_spec") or config.get("spec", "?")
             task = config.get("task", "encoder")
             infos.append(ModelInfo(str(folder), "tuned", f"{task} tuned from {base}"))
-    for handle in filter(None, os.environ.get("SEMSIM_MODELS", "").split(",")):
-        infos.append(ModelInfo(handle.strip(), "configured", "from SEMSIM_MODELS"))
+    for handle in configured_models():
+        infos.append(ModelInfo(handle, "configured", "from SEMSIM_MODELS"))
     return infos

@@ -23,10 +23,9 @@ def parse_relevant(cell: Any) -> list[str]:
     return []
 
 
-def per_query_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
-                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, np.ndarray]:
-    """Each query's recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff, binary relevance: one array
-    per metric, one value per query (a paired bootstrap resamples these; retrieval_metrics averages them).
+def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
+                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, float]:
+    """Mean recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff over queries, binary relevance.
 
     recall@k = |relevant in top k| / |relevant|; accuracy@k = 1 if any relevant is in the top k;
     MRR = 1 / rank of the first relevant hit within the cutoff (0 if none);
@@ -36,29 +35,23 @@ def per_query_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[An
         raise ValueError(f"{len(ranked)} rankings for {len(relevant)} relevance sets")
     if not len(ranked):
         raise ValueError("no queries to evaluate")
-    values: dict[str, list[float]] = {f"recall@{k}": [] for k in ks}
-    values.update({f"accuracy@{k}": [] for k in ks})
-    values[f"mrr@{cutoff}"], values[f"ndcg@{cutoff}"] = [], []
+    totals: dict[str, float] = {f"recall@{k}": 0.0 for k in ks}
+    totals.update({f"accuracy@{k}": 0.0 for k in ks})
+    totals[f"mrr@{cutoff}"] = totals[f"ndcg@{cutoff}"] = 0.0
     for found, wanted in zip(ranked, relevant, strict=True):
         if not wanted:
             raise ValueError("every query needs at least one relevant id")
         found = list(found)
         for k in ks:
             hits = sum(1 for item in found[:k] if item in wanted)
-            values[f"recall@{k}"].append(hits / len(wanted))
-            values[f"accuracy@{k}"].append(float(hits > 0))
+            totals[f"recall@{k}"] += hits / len(wanted)
+            totals[f"accuracy@{k}"] += float(hits > 0)
         ranks = [rank for rank, item in enumerate(found[:cutoff], start=1) if item in wanted]
-        values[f"mrr@{cutoff}"].append(1.0 / ranks[0] if ranks else 0.0)
+        totals[f"mrr@{cutoff}"] += 1.0 / ranks[0] if ranks else 0.0
         dcg = sum(1.0 / math.log2(rank + 1) for rank in ranks)
         ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), cutoff) + 1))
-        values[f"ndcg@{cutoff}"].append(dcg / ideal)
-    return {key: np.asarray(column, dtype=np.float64) for key, column in values.items()}
-
-
-def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
-                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, float]:
-    """Mean recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff over queries (see per_query_metrics)."""
-    return {key: float(column.mean()) for key, column in per_query_metrics(ranked, relevant, ks, cutoff).items()}
+        totals[f"ndcg@{cutoff}"] += dcg / ideal
+    return {key: value / len(ranked) for key, value in totals.items()}
 
 
 class RetrievalEvaluator:
@@ -111,26 +104,15 @@ class RetrievalEvaluator:
 
     @classmethod
     def from_files(cls, queries_path: str | os.PathLike, corpus_path: str | os.PathLike,
-                   id_column: str | None = None, text_column: str | None = None,
                    **kwargs: Any) -> RetrievalEvaluator:
-        """From the two CSVs, checked by semsim.data (clear errors with row numbers); the corpus's id and
-        text columns are found by name (`id`, `doc_id`, `_id`, `corpus_id`...) unless given."""
+        """From the two CSVs, checked by semsim.data (clear errors with row numbers)."""
         from semsim.data import load_retrieval
 
-        queries, corpus = load_retrieval(queries_path, corpus_path, id_column=id_column, text_column=text_column)
+        queries, corpus = load_retrieval(queries_path, corpus_path)
         return cls(queries, corpus, **kwargs)
 
-    @classmethod
-    def from_beir(cls, folder: str | os.PathLike, split: str = "test", **kwargs: Any) -> RetrievalEvaluator:
-        """From a BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv."""
-        from semsim.data import load_beir
-
-        queries, corpus = load_beir(folder, split)
-        return cls(queries, corpus, **kwargs)
-
-    def rank(self, encoder: Any, progress: ProgressFn | None = None, depth: int | None = None) -> np.ndarray:
-        """Corpus positions ranked best first for each query (top max(ks, cutoff), or `depth`: the
-        candidates a reranker re-scores)."""
+    def rank(self, encoder: Any, progress: ProgressFn | None = None) -> np.ndarray:
+        """Corpus positions ranked best first for each query (top max(ks, cutoff))."""
         # Imported here: `from semsim.evaluation import ...` for pair or classification metrics
         # should not load FAISS.
         from index import FlatIndex
@@ -139,10 +121,7 @@ class RetrievalEvaluator:
         query_vectors = encoder.encode(self.queries, batch_size=self.batch_size)
         index = FlatIndex(corpus_vectors.shape[1])
         index.add(corpus_vectors, np.arange(len(corpus_vectors)))
-        k = max(*self.ks, self.cutoff)
-        if depth:  # never more candidates than the corpus has (FAISS would pad with id -1)
-            k = min(max(k, depth), len(corpus_vectors))
-        _, ranked = index.search(query_vectors, k)
+        _, ranked = index.search(query_vectors, max(*self.ks, self.cutoff))
         return ranked
 
     def __call__(self, encoder: Any, progress: ProgressFn | None = None,
