@@ -29,6 +29,11 @@ def interpolate_weights(base: list[Any], tuned: list[Any], alpha: float) -> list
 
 
 # -- output folders -----------------------------------------------------------------------------
+# In a run's working folder: whether it was started to replace a model already at --out, so that
+# --resume alone may finish that replacement (the user said --overwrite when starting it).
+RUN_FILE = "resume.json"
+
+
 def partial_dir(out: Path) -> Path:
     """Where a run works until it finishes; kept after an interruption so --resume can continue."""
     return out.with_name(out.name + PARTIAL_SUFFIX)
@@ -39,18 +44,35 @@ def is_model_folder(folder: Path) -> bool:
     return (folder / CONFIG_FILE).is_file()
 
 
+def _replaces_existing(work: Path) -> bool:
+    """True if the run in `work` was started with --overwrite over a model already at its --out."""
+    try:
+        return json.loads((work / RUN_FILE).read_text(encoding="utf-8")).get("replaces_existing") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
     """Refuse to clobber a model, a resumable run or a folder that is not a model; return the working folder.
 
-    `resume` continues an interrupted run without --overwrite: the run's own folder is the one resumed."""
+    `resume` continues an interrupted run without --overwrite: the run's own folder is the one resumed,
+    and a model at `out` that the run was started to replace (with --overwrite) may still be replaced."""
     from index.atomic import recover_folder
+    from semsim.paths import OutputPathError, check_destination
+    from semsim.training.checkpoint import TrainingCheckpoint
 
     work = partial_dir(out)
+    try:
+        check_destination(out, "the model to")
+    except OutputPathError as exc:
+        raise TrainingError(str(exc)) from None
     recover_folder(out)  # a publish that died between its renames is finished (or undone) first
+    if resume and not TrainingCheckpoint(work / CHECKPOINT_DIR).exists():
+        raise TrainingError(f"nothing to resume: {work / CHECKPOINT_DIR} holds no complete checkpoint")
     if out.exists():
         if not out.is_dir():
             raise TrainingError(f"{out} is a file, not a model folder; choose another --out")
-        if not overwrite:
+        if not overwrite and not (resume and _replaces_existing(work)):
             raise TrainingError(f"{out} already exists; pass --overwrite to replace it")
         if any(out.iterdir()) and not is_model_folder(out):
             raise TrainingError(f"{out} is not a semsim model folder (no {CONFIG_FILE}); --overwrite replaces "
@@ -60,9 +82,9 @@ def prepare_output(out: Path, overwrite: bool, resume: bool) -> Path:
             raise TrainingError(f"an interrupted run is in {work}; pass --resume to continue it or "
                                 f"--overwrite to start again")
         shutil.rmtree(work)
-    if resume and not (work / CHECKPOINT_DIR).exists():
-        raise TrainingError(f"nothing to resume: {work / CHECKPOINT_DIR} does not exist")
     work.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (work / RUN_FILE).write_text(json.dumps({"replaces_existing": out.exists()}), encoding="utf-8")
     return work
 
 
@@ -73,6 +95,7 @@ def publish_output(work: Path, out: Path) -> None:
     from index.atomic import publish_folder
 
     shutil.rmtree(work / CHECKPOINT_DIR, ignore_errors=True)
+    (work / RUN_FILE).unlink(missing_ok=True)
     publish_folder(work, out)
 
 
@@ -132,6 +155,7 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainingArgu
         ValidationMetric,
         tensorboard_callback,
     )
+    from semsim.training.checkpoint import TrainingCheckpoint, checkpoint_each_epoch
     from semsim.training.optimizers import make_optimizer
 
     steps_per_epoch = len(batches)
@@ -142,30 +166,31 @@ def run_fit(model: Any, objective: Objective, batches: Any, config: TrainingArgu
     # The primary metric's name is known once; evaluate the base model up front to learn it.
     first = evaluate()
     monitor = f"val_{first['primary_metric']}"
-    initial_epoch = 0
-    checkpoint = work / CHECKPOINT_DIR
-    if config.resume and (checkpoint / "training_metadata.json").exists():
-        # Keras records the next epoch to run (epochs completed), which is where fit() resumes.
-        initial_epoch = int(json.loads((checkpoint / "training_metadata.json").read_text()).get("epoch", 0))
+    checkpoint = TrainingCheckpoint(work / CHECKPOINT_DIR)
+    # After the baseline, so that it measures the base model: the epochs a checkpoint completed are
+    # where fit() resumes.
+    initial_epoch, resume_note = checkpoint.restore(model) if config.resume else (0, None)
     progress = JsonlProgress(work / LOG_FILE, total_steps, steps_per_epoch, config.batch_size,
                              show_bar=show_progress, initial_epoch=initial_epoch)
     progress.write({"event": "baseline", "metric": monitor, "value": float(first[first["primary_metric"]])})
+    if resume_note:
+        progress.write({"event": "warning", "message": resume_note})
     cancel = CancelOnFile(work / CANCEL_FILE)
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
                                           restore_best_weights=True, verbose=0)
     callbacks = [SetEpoch(batches), validation, early, progress, cancel,
-                 tensorboard_callback(work / TENSORBOARD_DIR),
-                 keras.callbacks.BackupAndRestore(str(checkpoint), save_freq="epoch", delete_checkpoint=False)]
+                 tensorboard_callback(work / TENSORBOARD_DIR), checkpoint_each_epoch(checkpoint)]
     started = time.time()
     # shuffle=False: EpochSeededBatches already draws each epoch's order from (seed, epoch).
     history = model.fit(batches.as_fit_input(), epochs=config.epochs, callbacks=callbacks, verbose=0,
-                        shuffle=False)
+                        shuffle=False, initial_epoch=initial_epoch)
     seconds = time.time() - started
     epochs_run = len(history.history.get("loss", []))
     best_epoch = (early.best_epoch + 1) if early.best_weights is not None else None
     progress.write({"event": "end", "cancelled": cancel.cancelled, "seconds": round(seconds, 2),
                     "best_epoch": best_epoch})
-    return {"epochs_run": epochs_run, "resumed_from_epoch": initial_epoch, "best_epoch": best_epoch,
+    return {"epochs_run": epochs_run, "resumed_from_epoch": initial_epoch,
+            **({"resume_note": resume_note} if resume_note else {}), "best_epoch": best_epoch,
             "stopped_early": bool(early.stopped_epoch), "cancelled": cancel.cancelled,
             "steps": steps_per_epoch * epochs_run, "seconds": round(seconds, 2),
             "loss_history": [float(x) for x in history.history.get("loss", [])],
