@@ -23,9 +23,10 @@ def parse_relevant(cell: Any) -> list[str]:
     return []
 
 
-def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
-                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, float]:
-    """Mean recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff over queries, binary relevance.
+def per_query_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
+                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, np.ndarray]:
+    """Each query's recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff, binary relevance: one array
+    per metric, one value per query (a paired bootstrap resamples these; retrieval_metrics averages them).
 
     recall@k = |relevant in top k| / |relevant|; accuracy@k = 1 if any relevant is in the top k;
     MRR = 1 / rank of the first relevant hit within the cutoff (0 if none);
@@ -35,23 +36,29 @@ def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[An
         raise ValueError(f"{len(ranked)} rankings for {len(relevant)} relevance sets")
     if not len(ranked):
         raise ValueError("no queries to evaluate")
-    totals: dict[str, float] = {f"recall@{k}": 0.0 for k in ks}
-    totals.update({f"accuracy@{k}": 0.0 for k in ks})
-    totals[f"mrr@{cutoff}"] = totals[f"ndcg@{cutoff}"] = 0.0
+    values: dict[str, list[float]] = {f"recall@{k}": [] for k in ks}
+    values.update({f"accuracy@{k}": [] for k in ks})
+    values[f"mrr@{cutoff}"], values[f"ndcg@{cutoff}"] = [], []
     for found, wanted in zip(ranked, relevant, strict=True):
         if not wanted:
             raise ValueError("every query needs at least one relevant id")
         found = list(found)
         for k in ks:
             hits = sum(1 for item in found[:k] if item in wanted)
-            totals[f"recall@{k}"] += hits / len(wanted)
-            totals[f"accuracy@{k}"] += float(hits > 0)
+            values[f"recall@{k}"].append(hits / len(wanted))
+            values[f"accuracy@{k}"].append(float(hits > 0))
         ranks = [rank for rank, item in enumerate(found[:cutoff], start=1) if item in wanted]
-        totals[f"mrr@{cutoff}"] += 1.0 / ranks[0] if ranks else 0.0
+        values[f"mrr@{cutoff}"].append(1.0 / ranks[0] if ranks else 0.0)
         dcg = sum(1.0 / math.log2(rank + 1) for rank in ranks)
         ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), cutoff) + 1))
-        totals[f"ndcg@{cutoff}"] += dcg / ideal
-    return {key: value / len(ranked) for key, value in totals.items()}
+        values[f"ndcg@{cutoff}"].append(dcg / ideal)
+    return {key: np.asarray(column, dtype=np.float64) for key, column in values.items()}
+
+
+def retrieval_metrics(ranked: Sequence[Sequence[Any]], relevant: Sequence[set[Any]],
+                      ks: Sequence[int] = (1, 5, 10), cutoff: int = 10) -> dict[str, float]:
+    """Mean recall@k (and accuracy@k), MRR@cutoff and nDCG@cutoff over queries (see per_query_metrics)."""
+    return {key: float(column.mean()) for key, column in per_query_metrics(ranked, relevant, ks, cutoff).items()}
 
 
 class RetrievalEvaluator:
