@@ -1,4 +1,4 @@
-"""`python -m semsim`: models, embed, similarity, evaluate, train, index and search commands."""
+"""`python -m semsim`: models, embed, similarity, evaluate, train, index, search and compare commands."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from semsim.cli.arguments import CliError
 # sub-parser group under `semsim evaluate`. Every handler is set with parser.set_defaults(func=...).
 # Modules import their heavy dependencies inside the handlers: `semsim --help` must not start TensorFlow.
 COMMAND_MODULES = ["semsim.cli.encoders", "semsim.cli.evaluate", "semsim.cli.index", "semsim.cli.search",
-                   "semsim.cli.train"]
+                   "semsim.cli.train", "semsim.cli.compare"]
 
 
 class _Parser(argparse.ArgumentParser):
