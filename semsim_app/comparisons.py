@@ -1,14 +1,19 @@
-"""Base-vs-tuned comparisons as plain DataFrames (no Streamlit): rank changes, metric deltas, PCA maps."""
+"""Base-vs-tuned comparisons as plain DataFrames (no Streamlit): rank changes, metric deltas, the Similarity
+page's default texts. (Heatmap scales, relative similarity, maps and neighbourhoods: semsim.embedding_compare.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 UP, DOWN, SAME, NEW, DROPPED = "up", "down", "same", "new", "dropped"
+
+# The Similarity page starts from these (and the comparison report draws its heatmaps from them, or from
+# what the user typed there): pairs of related job titles from several families.
+SIMILARITY_TEXTS = ("Data scientist", "Statistician", "Software engineer", "Web developer", "Staff nurse", "Midwife",
+                    "Primary school teacher", "Lecturer", "HGV driver", "Bus driver", "Chef", "Kitchen porter")
 
 
 def _key(text: Any) -> str:
@@ -79,32 +84,4 @@ def metric_rows(task: str, dataset: str, base: dict[str, Any], tuned: dict[str, 
         if isinstance(b, int | float) and isinstance(t, int | float):
             out.append({"task": task, "dataset": dataset, "metric": metric, "base": float(b),
                         "tuned": float(t), "delta": float(t) - float(b)})
-    return out
-
-
-def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows onto their first two principal components (numpy SVD).
-
-    Returns (n, 2) coordinates and the share of variance each component explains.
-    """
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.ndim != 2 or len(vectors) < 3:
-        raise ValueError("a PCA map needs at least 3 texts")
-    centred = vectors - vectors.mean(axis=0, keepdims=True)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    coords = centred @ components[:2].T
-    variance = singular ** 2
-    explained = variance[:2] / variance.sum() if variance.sum() > 0 else np.zeros(2)
-    if coords.shape[1] < 2:  # one-dimensional data: pad with a zero axis
-        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-        explained = np.pad(explained, (0, 2 - len(explained)))
-    return coords, explained
-
-
-def align_signs(reference: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Flip each axis of `coords` to correlate positively with `reference` (PCA signs are arbitrary)."""
-    out = coords.copy()
-    for axis in range(min(reference.shape[1], coords.shape[1])):
-        if float(np.dot(reference[:, axis], coords[:, axis])) < 0:
-            out[:, axis] = -out[:, axis]
     return out

@@ -60,6 +60,17 @@ def save_upload(name: str, data: bytes) -> tuple[Path, pd.DataFrame]:
     return path, frame
 
 
+def sample_texts(path: Path, column: str, rows: int, seed: int = 0) -> pd.DataFrame:
+    """Up to `rows` distinct texts of a corpus CSV, a seeded sample: `text` first, the file's other columns
+    kept (for colouring a map). Raises semsim.data.DatasetError."""
+    from semsim.data import load_texts
+    from semsim_app.sampling import sample_rows
+
+    frame = load_texts(path, column)
+    frame = frame[~frame["text"].duplicated()].reset_index(drop=True)
+    return sample_rows(frame, rows, seed).reset_index(drop=True)
+
+
 # -- the Home page's index ----------------------------------------------------------------------
 def default_index_dir() -> Path:
     path, _ = settings.default_corpus()

@@ -1,7 +1,8 @@
-"""The Evaluate page's measurements: one model on held-out data (seeded samples), and the rows of its table.
+"""The Evaluate page's measurements: one model's per-item scores on held-out data (seeded samples), the rows
+of its table with paired bootstrap intervals, and the map and neighbourhoods of a corpus sample.
 
-Each function takes a loaded encoder or classifier; semsim_ui.resources caches their results per
-(model, sample size), so a rerun is free.
+Each item function takes a loaded encoder or classifier; semsim_ui.resources caches their results per
+(model, sample size), so a rerun is free and only the (cheap) bootstrap runs again.
 """
 
 from __future__ import annotations
@@ -11,22 +12,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from semsim_app import comparisons
+from semsim.evaluation import paired
 from semsim_app.sampling import sample_rows
 
-PAIR_METRICS = ("spearman", "pearson")
-RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@10")
-CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "roc_auc")
+PAIR_METRICS = paired.PAIR_METRICS
+RETRIEVAL_METRICS = paired.RETRIEVAL_METRICS
+CLASSIFICATION_METRICS = paired.CLASSIFICATION_METRICS
 SEED = 0
 
 
-def pair_scores(encoder: Any, dataset: str, rows: int | None) -> dict[str, Any]:
-    """Correlation of the encoder's cosines with the gold scores of a test split ("sts-b" or "job-title-pairs")."""
+def pair_set(dataset: str, rows: int | None) -> Any:
+    """A PairSimilarityEvaluator over (a seeded sample of) a test split ("sts-b" or "job-title-pairs")."""
     from semsim import data
     from semsim.evaluation import PairSimilarityEvaluator
 
     frame = data.load_sts("test") if dataset == "sts-b" else data.load_bundled("job-title-pairs", "test")
-    return PairSimilarityEvaluator.from_frame(sample_rows(frame, rows, SEED), name=dataset)(encoder)
+    return PairSimilarityEvaluator.from_frame(sample_rows(frame, rows, SEED), name=dataset)
+
+
+def pair_items(encoder: Any, dataset: str, rows: int | None) -> dict[str, Any]:
+    """Each pair's cosine under the encoder, with the gold scores (for correlations and their intervals)."""
+    return paired.pair_items(pair_set(dataset, rows), encoder)
 
 
 def retrieval_set(queries: int | None, corpus: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,45 +55,47 @@ def retrieval_set(queries: int | None, corpus: int | None) -> tuple[pd.DataFrame
     return chosen, pd.concat([all_corpus[keep], extra]).reset_index(drop=True)
 
 
-def retrieval_scores(encoder: Any, queries: int | None, corpus: int | None) -> dict[str, Any]:
-    """Recall@k, MRR and nDCG of the encoder on (a sample of) the bundled ESCO retrieval set."""
+def retrieval_items(encoder: Any, queries: int | None, corpus: int | None) -> dict[str, Any]:
+    """Each query's recall@k, MRR and nDCG under the encoder on (a sample of) the bundled ESCO set."""
     from semsim.evaluation import RetrievalEvaluator
 
     query_frame, corpus_frame = retrieval_set(queries, corpus)
-    return RetrievalEvaluator(query_frame, corpus_frame, name="esco-retrieval")(encoder)
+    return paired.retrieval_items(RetrievalEvaluator(query_frame, corpus_frame, name="esco-retrieval"), encoder)
 
 
-def classification_scores(classifier: Any, rows: int | None) -> dict[str, Any]:
-    """Accuracy, F1 and ROC AUC of a classifier on (a sample of) the Rotten Tomatoes test split."""
+def classification_items(classifier: Any, rows: int | None) -> dict[str, Any]:
+    """Each review's true and predicted label and probabilities, on (a sample of) the Rotten Tomatoes test split."""
     from semsim import data
     from semsim.evaluation import ClassificationEvaluator
 
     frame = sample_rows(data.load_bundled("rotten-tomatoes", "test"), rows, SEED)
-    return ClassificationEvaluator.from_frame(frame, "rotten-tomatoes test")(classifier)
+    return paired.classification_items(ClassificationEvaluator.from_frame(frame, "rotten-tomatoes test"), classifier)
 
 
-def rows_for(task: str, dataset: str, base: dict[str, Any], tuned: dict[str, Any] | None,
+def rows_for(task: str, dataset: str, kind: str, base: dict[str, Any], tuned: dict[str, Any] | None,
              metrics: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows of the metrics table; without a tuned result, the base numbers alone."""
-    if tuned is None:
-        return [{"task": task, "dataset": dataset, "metric": m, "base": float(base[m]), "tuned": None,
-                 "delta": None} for m in metrics if isinstance(base.get(m), int | float)]
-    return comparisons.metric_rows(task, dataset, base, tuned, metrics)
+    """Rows of the metrics table from both models' items on the same data: base, tuned, delta and the paired
+    bootstrap 95% interval (ci low, ci high, significant); without a tuned model, the base numbers alone."""
+    out = []
+    for row in paired.metric_rows(kind, base, tuned, metrics):
+        low, high = row["ci95"] or (None, None)
+        out.append({"task": task, "dataset": dataset, "metric": row["metric"], "base": row["base"],
+                    "tuned": row["tuned"], "delta": row["delta"], "ci low": low, "ci high": high,
+                    "significant": row["significant"], "n": paired.item_count(kind, base)})
+    return out
 
 
-# -- the PCA map ----------------------------------------------------------------------------------
-def map_sample(rows: int) -> pd.DataFrame:
-    """A seeded sample of the bundled job titles, with their major group for colour."""
-    from semsim import data
+# -- the map and the neighbourhoods -------------------------------------------------------------
+def map_frame(base: np.ndarray, tuned: np.ndarray | None) -> Any:
+    """One 2-D frame for both models' embeddings of the same texts (semsim.embedding_compare.aligned_map)."""
+    from semsim.embedding_compare import aligned_map
 
-    frame = data.read_csv(data.bundled_path("job-titles"), ("title", "major_group_name"))
-    return sample_rows(frame[["title", "major_group_name"]].reset_index(drop=True), rows, SEED)
+    return aligned_map(base, tuned)
 
 
-def pca_coordinates(vectors: np.ndarray, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(2-D coordinates, explained variance) of embeddings; axes flipped to match `reference` when given,
-    so the base and the tuned map of one sample face the same way."""
-    coords, explained = comparisons.pca_2d(vectors)
-    if reference is not None:
-        coords = comparisons.align_signs(reference, coords)
-    return coords, explained
+def neighbourhoods(texts: list[str], base: np.ndarray, tuned: np.ndarray, k: int) -> tuple[float, pd.DataFrame]:
+    """(mean Jaccard overlap, per-text table lowest first) of each text's top-k neighbours among `texts`."""
+    from semsim.embedding_compare import neighbourhood_overlap, overlap_table
+
+    overlap = neighbourhood_overlap(base, tuned, k)
+    return float(overlap.jaccard.mean()), overlap_table(texts, overlap)

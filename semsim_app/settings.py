@@ -25,6 +25,8 @@ DEFAULT_MAX_UPLOAD_MB = 50
 MAX_INTERACTIVE_ROWS = 5_000
 # Texts on the similarity page (an n x n heatmap stops being readable well before this).
 MAX_SIMILARITY_TEXTS = 40
+# Texts of a reference corpus whose random pairs set each model's scale in the relative view.
+REFERENCE_TEXTS = 500
 # How often live panels (training progress, index builds) re-read their state, in seconds.
 POLL_SECONDS = 1.5
 

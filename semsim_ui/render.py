@@ -1,4 +1,5 @@
-"""Tables and charts: result lists with rank changes, heatmaps, model cards, metrics, training curves.
+"""Tables and charts: result lists with rank changes, heatmaps, model cards, metrics with intervals, the aligned
+map and neighbourhood tables, training curves.
 
 User text only ever reaches the screen as dataframe cells or chart hover text, never as HTML.
 """
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from semsim import figures
 from semsim_app.comparisons import DOWN, DROPPED, NEW, UP
 from semsim_ui.text import md_escape, plot_text
 
@@ -41,24 +43,10 @@ def results_table(frame: pd.DataFrame, key: str, extra_columns: Sequence[str] = 
                                 "score": st.column_config.TextColumn("cosine", width=60)})
 
 
-def heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, *, diverging: bool = False) -> Any:
-    import plotly.graph_objects as go
-
-    short = [plot_text(label if len(label) <= 28 else label[:27] + "…") for label in labels]
-    labels = [plot_text(label) for label in labels]
-    limit = float(np.max(np.abs(matrix))) if diverging and matrix.size else 1.0
-    figure = go.Figure(go.Heatmap(
-        z=matrix, x=list(range(len(labels))), y=list(range(len(labels))), customdata=np.array([[(a, b) for b in labels] for a in labels], dtype=object),
-        colorscale="RdBu" if diverging else "Viridis", zmid=0 if diverging else None,
-        zmin=-max(limit, 1e-6) if diverging else None, zmax=max(limit, 1e-6) if diverging else None,
-        text=np.round(matrix, 2), texttemplate="%{text}" if len(labels) <= 15 else None,
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + ("Δ cosine" if diverging else "cosine")
-                      + " %{z:.3f}<extra></extra>"))
-    ticks = {"tickvals": list(range(len(labels))), "ticktext": short}
-    figure.update_layout(title=plot_text(title), height=180 + 28 * len(labels),
-                         margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         xaxis={**ticks, "tickangle": -45}, yaxis={**ticks, "autorange": "reversed"})
-    return figure
+# Heatmaps and the aligned map are built in semsim.figures (the HTML report draws the same ones).
+heatmap = figures.heatmap
+shared_range = figures.shared_range
+aligned_map = figures.aligned_map
 
 
 def _cell(value: Any) -> str:
@@ -110,14 +98,50 @@ def _delta_style(value: Any) -> str:
     return "color: #047857; font-weight: 600" if value > 0 else "color: #b91c1c; font-weight: 600"
 
 
+NOISE_STYLE = "color: #6b7280"
+
+
+def _interval_styles(frame: pd.DataFrame) -> pd.DataFrame:
+    """Deltas coloured green/red only when their interval excludes 0; grey when it may be noise."""
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for i, row in frame.iterrows():
+        if row.get("significant") is False:
+            styles.loc[i, [c for c in ("delta", "ci low", "ci high") if c in frame.columns]] = NOISE_STYLE
+        else:
+            styles.loc[i, "delta"] = _delta_style(row.get("delta"))
+    return styles
+
+
 def metrics_table(frame: pd.DataFrame, key: str) -> None:
-    """Numbers to 4 decimals, `delta` columns signed and coloured (green better, red worse)."""
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    deltas = [c for c in numeric if "delta" in str(c)]
+    """Numbers to 4 decimals, `delta` columns signed and coloured (green better, red worse). With interval
+    columns (ci low, ci high, significant), a delta whose interval contains 0 is grey, not coloured."""
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and c != "n"]
+    deltas = [c for c in numeric if "delta" in str(c) or str(c).startswith("ci ")]
     styled = frame.style.format({c: "{:+.4f}" if c in deltas else "{:.4f}" for c in numeric}, na_rep="—")
-    if deltas:
+    config: dict[str, Any] = {}
+    if "significant" in frame.columns:
+        styled = styled.apply(_interval_styles, axis=None)
+        styled = styled.format({"significant": lambda v: "—" if v is None or pd.isna(v) else
+                                ("yes" if v else "no: may be noise")})
+        config = {"ci low": st.column_config.TextColumn("95% CI low", help="paired bootstrap interval of the delta"),
+                  "ci high": st.column_config.TextColumn("95% CI high", help="paired bootstrap interval of the delta"),
+                  "significant": st.column_config.TextColumn("significant", help="the interval excludes 0")}
+    elif deltas:
         styled = styled.map(_delta_style, subset=deltas)
-    st.dataframe(styled, hide_index=True, key=key, width="stretch")
+    st.dataframe(styled, hide_index=True, key=key, width="stretch", column_config=config)
+
+
+def overlap_table(frame: pd.DataFrame, key: str) -> None:
+    """Neighbourhoods (semsim.embedding_compare.overlap_table): Jaccard as a bar, neighbours that came and went."""
+    st.dataframe(frame, hide_index=True, key=key, width="stretch",
+                 column_config={"text": st.column_config.TextColumn("text", width="medium"),
+                                "jaccard": st.column_config.ProgressColumn("Jaccard", min_value=0.0, max_value=1.0,
+                                                                           format="%.2f",
+                                                                           help="overlap of the top-k neighbours "
+                                                                                "under base and tuned"),
+                                "kept": st.column_config.NumberColumn("kept", help="neighbours in both top-k"),
+                                "came": st.column_config.ListColumn("came (new in tuned)", width="large"),
+                                "went": st.column_config.ListColumn("went (gone from tuned)", width="large")})
 
 
 def confusion_figure(result: dict[str, Any], title: str) -> Any:
@@ -128,20 +152,6 @@ def confusion_figure(result: dict[str, Any], title: str) -> Any:
                        color_continuous_scale="Blues", labels={"x": "predicted", "y": "true", "color": "count"},
                        title=plot_text(title))
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10}, coloraxis_showscale=False)
-    return figure
-
-
-def pca_map(titles: Sequence[str], groups: Sequence[str], coords: np.ndarray, explained: np.ndarray,
-            title: str) -> Any:
-    """A scatter of texts at their 2-D PCA coordinates, coloured by group (labels escaped for Plotly)."""
-    import plotly.express as px
-
-    points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "title": [plot_text(t) for t in titles],
-                           "group": [plot_text(g) for g in groups]})
-    figure = px.scatter(points, x="x", y="y", color="group", hover_name="title",
-                        hover_data={"x": False, "y": False, "group": True}, title=plot_text(title),
-                        labels={"x": f"PC1 ({explained[0]:.0%})", "y": f"PC2 ({explained[1]:.0%})"})
-    figure.update_layout(height=520, legend={"orientation": "h", "y": -0.2}, margin={"l": 10, "r": 10, "t": 50})
     return figure
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from semsim_app import catalog, measurements
+from semsim_app import catalog, corpora, demo, measurements, settings
+from semsim_ui.text import md_escape
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -93,27 +94,76 @@ def predictions(folder: str, texts: Sequence[str]) -> tuple[list[str], np.ndarra
 
 # -- the Evaluate page's measurements (semsim_app.measurements), keyed like the models they use -----------
 @st.cache_data(show_spinner=False, max_entries=64)
-def _pair_scores(spec: str, stamp: float | None, dataset: str, rows: int | None) -> dict[str, Any]:
-    return measurements.pair_scores(_encoder(spec, stamp), dataset, rows)
+def _pair_items(spec: str, stamp: float | None, dataset: str, rows: int | None) -> dict[str, Any]:
+    return measurements.pair_items(_encoder(spec, stamp), dataset, rows)
 
 
-def pair_scores(spec: str, dataset: str, rows: int | None) -> dict[str, Any]:
-    return _pair_scores(spec, catalog.model_stamp(spec), dataset, rows)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _retrieval_scores(spec: str, stamp: float | None, queries: int | None, corpus: int | None) -> dict[str, Any]:
-    return measurements.retrieval_scores(_encoder(spec, stamp), queries, corpus)
-
-
-def retrieval_scores(spec: str, queries: int | None, corpus: int | None) -> dict[str, Any]:
-    return _retrieval_scores(spec, catalog.model_stamp(spec), queries, corpus)
+def pair_items(spec: str, dataset: str, rows: int | None) -> dict[str, Any]:
+    return _pair_items(spec, catalog.model_stamp(spec), dataset, rows)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _classification_scores(folder: str, stamp: float | None, rows: int | None) -> dict[str, Any]:
-    return measurements.classification_scores(_classifier(folder, stamp), rows)
+def _retrieval_items(spec: str, stamp: float | None, queries: int | None, corpus: int | None) -> dict[str, Any]:
+    return measurements.retrieval_items(_encoder(spec, stamp), queries, corpus)
 
 
-def classification_scores(folder: str, rows: int | None) -> dict[str, Any]:
-    return _classification_scores(folder, catalog.model_stamp(folder), rows)
+def retrieval_items(spec: str, queries: int | None, corpus: int | None) -> dict[str, Any]:
+    return _retrieval_items(spec, catalog.model_stamp(spec), queries, corpus)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _classification_items(folder: str, stamp: float | None, rows: int | None) -> dict[str, Any]:
+    return measurements.classification_items(_classifier(folder, stamp), rows)
+
+
+def classification_items(folder: str, rows: int | None) -> dict[str, Any]:
+    return _classification_items(folder, catalog.model_stamp(folder), rows)
+
+
+# -- corpora: samples for maps and for the relative view's reference pairs --------------------------
+def _file_stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _corpus_sample(path: str, stamp: tuple[int, int], column: str, rows: int) -> Any:
+    return corpora.sample_texts(Path(path), column, rows)
+
+
+def corpus_sample(corpus: corpora.Corpus, rows: int) -> Any:
+    """A seeded sample of a corpus's distinct texts (`text` first, its other columns kept), cached per file
+    version (raises DatasetError)."""
+    return _corpus_sample(str(corpus.path), _file_stamp(corpus.path), corpus.column, rows)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _reference(spec: str, stamp: float | None, path: str, file_stamp: tuple[int, int], column: str,
+               rows: int) -> np.ndarray:
+    from semsim.embedding_compare import reference_similarities
+
+    texts = _corpus_sample(path, file_stamp, column, rows)["text"].tolist()
+    return reference_similarities(_encoder(spec, stamp).encode(texts))
+
+
+def reference_similarities(spec: str, corpus: corpora.Corpus, rows: int = settings.REFERENCE_TEXTS) -> np.ndarray:
+    """The model's cosines of random pairs of a reference corpus, sorted: the scale of its relative view."""
+    with st.spinner(f"Reading {md_escape(catalog.describe_spec(spec))}'s scale on {md_escape(corpus.path.name)} …"):
+        encoder(spec)
+        return _reference(spec, catalog.model_stamp(spec), str(corpus.path), _file_stamp(corpus.path),
+                          corpus.column, rows)
+
+
+# -- the Home page's demo ---------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=4, ttl=3600)
+def _demo_plan(on_gpu: bool, base: str, models_dir: str) -> demo.PlanSummary:
+    return demo.summarize(demo.plan(on_gpu))
+
+
+def demo_plan(on_gpu: bool) -> demo.PlanSummary:
+    """The demo's plan, summarised for its estimate (planning loads the training data: once an hour)."""
+    return _demo_plan(on_gpu, settings.default_model(), str(settings.models_dir()))
+# Per-item scores are cached per model; the paired bootstrap that compares two models runs on them anew.

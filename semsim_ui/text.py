@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from semsim import figures
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -14,6 +16,6 @@ def md_escape(text: Any) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
-def plot_text(text: Any) -> str:
-    """User text inside a Plotly label or hover: Plotly reads a few HTML tags there, so escape them."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# User text inside a Plotly label or hover (Plotly reads a few HTML tags there): one definition, shared with
+# the figures the library draws for the HTML report.
+plot_text = figures.plot_text

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from semsim_app import catalog, settings
+from semsim_app import catalog, corpora, settings
 from semsim_ui import runtime, state
 from semsim_ui.text import md_escape
 
@@ -107,6 +107,44 @@ def uploaded_csv(label: str, key: str, help: str | None = None) -> tuple[str, by
 def _spec_label(spec: str, entries: dict[str, catalog.ModelEntry]) -> str:
     if spec == CUSTOM:
         return "Other: type a TF Hub handle, KerasHub preset or folder …"
+UPLOAD = "upload"
+
+
+def corpus_picker(label: str, key: str, default: str = "job-titles", help: str | None = None) -> corpora.Corpus | None:
+    """A bundled corpus, or an uploaded CSV (validated, kept under the workspace) with its text column chosen.
+    None until an upload has been checked (errors are shown)."""
+    bundled = corpora.bundled_corpora()
+    options = [c.key for c in bundled] + [UPLOAD]
+    labels = {**{c.key: c.label for c in bundled}, UPLOAD: "Upload a CSV …"}
+    choice = st.selectbox(label, options, format_func=labels.get, key=f"{key}.choice", help=help,
+                          index=options.index(default) if default in options else 0)
+    if choice != UPLOAD:
+        return next(c for c in bundled if c.key == choice)
+    upload = uploaded_csv("Corpus CSV (one text per row)", key=f"{key}.upload")
+    if upload is None:
+        return None
+    import hashlib
+
+    from semsim.data import DatasetError
+
+    digest = hashlib.sha256(upload[1]).hexdigest()
+    saved = state.get(f"semsim.{key}.saved")
+    if not saved or saved[0] != digest or not Path(saved[1]).is_file():
+        # Saved once per upload: rewriting it on every rerun would change the file's stamp, and with it
+        # every cached sample and embedding of it.
+        try:
+            path, frame = corpora.save_upload(*upload)
+        except DatasetError as exc:
+            show_error(f"This file cannot be used: {exc}", dataset_todo(exc))
+            return None
+        saved = (digest, str(path), list(frame.columns))
+        state.put(f"semsim.{key}.saved", saved)
+    _, path, columns = saved
+    guess = next((c for c in ("text", "title", "name", "label") if c in columns), columns[0])
+    column = st.selectbox("Text column", columns, index=columns.index(guess), key=f"{key}.column")
+    return corpora.Corpus(UPLOAD, upload[0], Path(path), column, tuple(c for c in columns if c != column))
+
+
     entry = entries.get(spec)
     return entry.label if entry else spec
 
