@@ -9,7 +9,6 @@ import streamlit as st
 from semsim_app import catalog, corpora, index_builds, settings
 from semsim_ui import panels, resources, state, widgets
 from semsim_ui.text import md_escape as e
-from semsim_ui.guard import forgetting_warning
 
 widgets.page_setup("index", "Embed a corpus once per model; the Search page then answers queries "
                             "from these indexes. Builds run in the background with progress.")
@@ -107,6 +106,13 @@ with left:
                 raise ValueError(f"{entry.name} does not record its model and corpus; delete it and build it again")
             if not Path(entry.source).is_file():
                 raise ValueError(f"the corpus {entry.source} is no longer there; build a new index instead")
+            from semsim.encoders import is_known_model
+
+            # An index folder names its model; only models this installation knows are loaded for that.
+            known = [settings.default_model(), *state.get(state.CUSTOM_SPECS, [])]
+            if not is_known_model(entry.spec) and entry.spec not in known:
+                raise ValueError(f"{entry.name} was built with {entry.spec}, which is not a bundled or tuned "
+                                 f"model here; choose it as the base model ('Other') first if you trust it")
             encoder = resources.encoder(entry.spec)
             index_builds.start_build(entry.path, entry.spec, entry.source, entry.column or "text",
                                      entry.extra_columns, overwrite=True, encoder=encoder)
