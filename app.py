@@ -1,14 +1,110 @@
-"""semsim: the entry point. Home (what the app does, what exists, a try-it search on the default model,
-where to go next) and the navigation to the other pages, in app_pages/ (listed in semsim_ui.widgets.PAGES)."""
+"""semsim: the entry point. Home (what the app does; a try-it search on the default model, and base and tuned
+side by side once the first-launch demo has fine-tuned one; what exists; where to go next) and the navigation to
+the other pages, in app_pages/ (listed in semsim_ui.widgets.PAGES)."""
 
 import time
 
 import pandas as pd
 import streamlit as st
 
-from semsim_app import catalog, corpora, settings
-from semsim_ui import panels, resources, widgets
+from semsim_app import catalog, comparisons, corpora, demo, run_store, settings
+from semsim_ui import panels, render, resources, widgets
 from semsim_ui.text import md_escape as e
+
+
+def _search(spec: str, index_dir, query: str):
+    """(hits, seconds) of one query against one index; None with the error shown."""
+    from semsim.search import search_index
+
+    try:
+        encoder = resources.encoder(spec)
+        store = resources.index(str(index_dir), expected_encoder=encoder)
+        started = time.perf_counter()
+        hits = search_index(encoder, store, query, k=10)
+    except ValueError as exc:  # EncoderError, VectorIndexError: messages meant for the user
+        widgets.show_error(exc, "rebuild the index on the Index page.")
+        return None
+    return hits, time.perf_counter() - started
+
+
+def _query() -> str:
+    with st.form("try-it", border=False):
+        left, right = st.columns([5, 1], vertical_alignment="bottom")
+        query = left.text_input("Search job titles", placeholder="data scientist", key="home.query")
+        right.form_submit_button("Search", type="primary", width="stretch")
+    return query.strip()
+
+
+def try_base(model: str, corpus_path) -> None:
+    """The default model alone over the default index (built in the background on first use)."""
+    st.caption(f"Semantic search with the default model ({e(model)}) over {e(corpus_path.name)}: type any job title, "
+               f"even one not in the list.")
+    status, job = corpora.default_index_state(start=True)
+    index_dir = corpora.default_index_dir()
+    if status == "building":
+        st.info("Building the default index the first time the app runs (it is kept for next time) …",
+                icon=":material/hourglass_top:")
+        panels.build_progress([index_dir])
+        return
+    if status == "failed":
+        widgets.show_error(f"The default index could not be built: {job.error}",
+                           "check that the bundled model and data are installed (`make install`), then retry.")
+        if st.button("Retry"):
+            from semsim_app import index_builds
+
+            index_builds.forget(index_dir)
+            st.rerun()
+        return
+    query = _query()
+    if not query:
+        return
+    found = _search(model, index_dir, query)
+    if found is None:
+        return
+    hits, elapsed = found
+    frame = pd.DataFrame(hits)
+    shown = [c for c in ("rank", "text", "score", "unit_group_name", "major_group_name") if c in frame]
+    st.dataframe(frame[shown], hide_index=True, width="stretch", key="home.results",
+                 column_config={"score": st.column_config.ProgressColumn(
+                     "cosine", min_value=0.0, max_value=1.0, format="%.3f"),
+                                "unit_group_name": "unit group", "major_group_name": "major group"})
+    st.caption(f"{len(hits):,} results in {elapsed * 1000:.0f} ms.")
+
+
+def side_by_side(model: str, found) -> None:
+    """One query, the base and the tuned demo model's top 10, with how each result moved."""
+    query = _query()
+    if not query:
+        st.caption("Type a query and press Enter; the Search, Similarity and Evaluate pages compare the two "
+                   "models further.")
+        return
+    base, tuned = _search(model, found.base_index, query), _search(found.tuned_spec, found.tuned_index, query)
+    if base is None or tuned is None:
+        return
+    extras = [c for c in ("major_group_name",) if c in (base[0][0] if base[0] else {})]
+    base_frame, tuned_frame = comparisons.compare_rankings(base[0], tuned[0], extras)
+    left, right = st.columns(2)
+    for column, label, frame, key, seconds in ((left, f"Base · {model}", base_frame, "home.base_results", base[1]),
+                                               (right, f"Tuned · {demo.model_name()}", tuned_frame,
+                                                "home.tuned_results", tuned[1])):
+        with column:
+            st.markdown(f"**{e(label)}**")
+            render.results_table(frame, key=key, extra_columns=extras)
+            st.caption(f"{len(frame)} results in {seconds * 1000:.0f} ms")
+    st.caption(render.LEGEND)
+
+
+def card_line(found) -> None:
+    """What the demo model's card says about it (validation before and after), honestly labelled."""
+    card = run_store.card(found.run) if found.run is not None else None
+    rows = [r for r in (card or {}).get("comparison") or [] if r.get("base") is not None]
+    if not rows:
+        return
+    row = rows[0]
+    training = (card or {}).get("training") or {}
+    st.caption(f"Demo model: {int(training.get('steps') or 0):,} training steps in "
+               f"{render.seconds(training.get('seconds'))}; {e(row['dataset'])} {e(row['metric'])} "
+               f"{row['base']:.3f} → {row['tuned']:.3f}. The Evaluate page measures it with 95% intervals.")
 
 
 def home() -> None:
@@ -21,50 +117,32 @@ def home() -> None:
         "model. This app shows both at work: search, similarity, sentiment and evaluation, side by side."
     )
 
-    # -- try it ---------------------------------------------------------------------------------------
+    # -- try it: the base model alone, or base and tuned side by side once the demo model is ready ------
     model = settings.default_model()
     corpus_path, column = settings.default_corpus()
+    demo_state = demo.state()
+    if demo_state.phase == "indexing":
+        demo.build_indexes()  # the demo model is trained: index the job titles with it (and the base)
     st.subheader("Try it")
-    st.caption(f"Semantic search with the default model ({e(model)}) over {e(corpus_path.name)}: type any job title, "
-               f"even one not in the list.")
-
-    status, job = corpora.default_index_state(start=True)
-    index_dir = corpora.default_index_dir()
-    if status == "building":
-        st.info("Building the default index the first time the app runs (it is kept for next time) …", icon=":material/hourglass_top:")
-        panels.build_progress([index_dir])
-    elif status == "failed":
-        widgets.show_error(f"The default index could not be built: {job.error}",
-                           "check that the bundled model and data are installed (`make install`), then retry.")
-        if st.button("Retry"):
-            from semsim_app import index_builds
-
-            index_builds.forget(index_dir)
-            st.rerun()
+    if demo_state.phase == "ready":
+        st.caption(f"Semantic search over {e(corpus_path.name)} with the base model ({e(model)}) and the tuned "
+                   f"demo model ({e(demo.model_name())}), side by side: type any job title, even one not in the list.")
+        side_by_side(model, demo_state)
     else:
-        with st.form("try-it", border=False):
-            left, right = st.columns([5, 1], vertical_alignment="bottom")
-            query = left.text_input("Search job titles", placeholder="data scientist", key="home.query")
-            right.form_submit_button("Search", type="primary", width="stretch")
-        if query.strip():
-            try:
-                from semsim.search import search_index
+        try_base(model, corpus_path)
 
-                encoder = resources.encoder(model)
-                store = resources.index(str(index_dir), expected_encoder=encoder)
-                started = time.perf_counter()
-                hits = search_index(encoder, store, query.strip(), k=10)
-                elapsed = time.perf_counter() - started
-            except ValueError as exc:  # EncoderError, VectorIndexError: messages meant for the user
-                widgets.show_error(exc, "rebuild the default index on the Index page.")
-            else:
-                frame = pd.DataFrame(hits)
-                shown = [c for c in ("rank", "text", "score", "unit_group_name", "major_group_name") if c in frame]
-                st.dataframe(frame[shown], hide_index=True, width="stretch", key="home.results",
-                             column_config={"score": st.column_config.ProgressColumn(
-                                 "cosine", min_value=0.0, max_value=1.0, format="%.3f"),
-                                            "unit_group_name": "unit group", "major_group_name": "major group"})
-                st.caption(f"{len(store):,} titles searched in {elapsed * 1000:.0f} ms.")
+    # -- a tuned model on first launch -------------------------------------------------------------------
+    if demo_state.phase != "ready":
+        device = resources.device()
+        prominent = not catalog.tuned_models() or demo_state.phase != "offer"
+        if prominent:
+            st.subheader("A tuned model to compare")
+            panels.demo_panel(demo_state, bool(device.get("gpu")), device.get("cpu_count"), prominent=True)
+        else:
+            with st.expander("Fine-tune the demo model (base and tuned search side by side here)"):
+                panels.demo_panel(demo_state, bool(device.get("gpu")), device.get("cpu_count"), prominent=False)
+    else:
+        card_line(demo_state)
 
     # -- what exists ----------------------------------------------------------------------------------
     st.subheader("Models and indexes")

@@ -1,4 +1,5 @@
-"""Live panels: background index builds and training runs, re-read every few seconds by st.fragment."""
+"""Live panels: background index builds, training runs and the Home page's first-launch demo, re-read every
+few seconds by st.fragment."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from semsim_app import index_builds, run_progress, run_store, settings
-from semsim_ui import render, widgets
+from semsim_app import catalog, demo, index_builds, run_progress, run_store, settings
+from semsim_ui import render, resources, widgets
 from semsim_ui.text import md_escape
 
 
@@ -95,3 +96,74 @@ def _live_run(run_id: str) -> None:
 
 def live_run(run: run_store.Run) -> None:
     _live_run(run.id)
+
+
+# -- the Home page's first-launch demo -------------------------------------------------------------
+@st.fragment(run_every=settings.POLL_SECONDS)
+def _demo_training(run_id: str) -> None:
+    run = run_store.load_run(settings.runs_dir() / run_id)
+    if run is None:
+        return
+    status = run_store.status(run)
+    if status not in demo.ACTIVE:
+        st.rerun()  # trained (or failed): redraw Home, which starts the indexes or shows the error
+    progress = run_progress.summary(run_store.log_events(run))
+    total = progress["total_steps"]
+    if status == "starting" or not total:
+        st.progress(0.0, text="Step 1 of 2 · fine-tuning: loading the model and measuring it before training …")
+    else:
+        eta = progress["eta_s"]
+        st.progress(progress["fraction"], text=f"Step 1 of 2 · fine-tuning: step {progress['step']:,} of {total:,}"
+                                               + (f" · about {render.seconds(eta)} left in training" if eta else ""))
+
+
+def demo_panel(found: demo.DemoState, on_gpu: bool, cpu_count: int | None, prominent: bool) -> None:
+    """Offer the demo with its time estimate, follow it (training, then indexing), or say why it failed."""
+    if found.phase == "training" and found.run is not None:
+        st.info(f"Fine-tuning {md_escape(demo.model_name())} in the background: this page, a refresh and the other "
+                f"pages stay usable. Base and tuned results appear here when it is done.",
+                icon=":material/model_training:")
+        _demo_training(found.run.id)
+        return
+    if found.phase == "indexing":
+        st.info("Step 2 of 2 · indexing the job titles with the base and the tuned model …",
+                icon=":material/database:")
+        build_progress([p for p in (found.base_index, found.tuned_index) if p is not None])
+        return
+    if found.phase == "failed":
+        widgets.show_error(f"The demo stopped: {found.error}",
+                           "try again; the Train page's run list has the full log.")
+        if st.button("Try again", key="home.demo.retry"):
+            demo.retry()
+            if found.tuned_spec is None:
+                _start_demo(on_gpu)
+            st.rerun()
+        return
+    try:
+        summary = resources.demo_plan(on_gpu)
+    except ValueError as exc:  # RunError, TrainingError, DatasetError: the bundled data or model is missing
+        widgets.show_error(f"The demo cannot be planned: {exc}", "check the install (`make install`).")
+        return
+    guess = demo.estimate(summary, on_gpu, cpu_count)
+    where = "a GPU: the full recipe" if on_gpu else f"{cpu_count or '?'} CPU cores: a CPU-sized part of the recipe"
+    with st.container(border=prominent):
+        if prominent:
+            st.markdown("**No tuned model yet.** Fine-tune one now to compare it with the base model on every page.")
+        st.caption(f"Fine-tunes {md_escape(catalog.describe_spec(summary.base))} on the bundled job-title pairs with the default "
+                   f"recipe ({guess.steps:,} training steps on {where}), then indexes the job titles with both "
+                   f"models. **About {render.seconds(guess.total)} on this machine**: training "
+                   f"{render.seconds(guess.training + guess.fixed)}, evaluation {render.seconds(guess.evaluation)}, "
+                   f"indexing {render.seconds(guess.indexing)}. It runs in the background.")
+        if st.button(f"Fine-tune the demo model (about {render.seconds(guess.total)})", key="home.demo.start",
+                     type="primary" if prominent else "secondary", icon=":material/model_training:"):
+            if _start_demo(on_gpu):
+                st.rerun()
+
+
+def _start_demo(on_gpu: bool) -> bool:
+    try:
+        demo.start(on_gpu)
+    except (ValueError, OSError) as exc:  # another run is training; the folder cannot be written
+        widgets.show_error(exc)
+        return False
+    return True

@@ -59,3 +59,51 @@ def test_home_reports_a_default_index_that_cannot_be_built(app_env, monkeypatch,
     assert "could not be built" in error and "missing" in error
     assert not corpora.default_index_dir().exists()
     assert any(b.label == "Retry" for b in at.button)
+
+
+def test_home_demo_fine_tunes_indexes_and_shows_base_and_tuned_side_by_side(app_env, monkeypatch):
+    """First launch: one button trains the demo model (the default recipe, a few steps here) in a background
+    process, both indexes are built, and Home then searches with base and tuned side by side."""
+    import time
+
+    from semsim_app import corpora, demo, index_builds, run_store
+
+    monkeypatch.setenv(demo.STEPS_ENV, "2")
+    at = app_env.app(timeout=300).run()
+    app_env.ok(at)
+    text = app_env.texts(at)
+    assert "No tuned model yet" in text and "training steps" in text and "on this machine" in text
+    [button] = [b for b in at.button if b.key == "home.demo.start"]
+    assert button.label.startswith("Fine-tune the demo model (about ")  # the time, before it starts
+    index_builds.wait(corpora.default_index_dir(), timeout=300)
+
+    button.click().run()
+    app_env.ok(at)
+    run = demo.demo_run()
+    assert run is not None and run.info["task"] == "pairs" and run.info["hyperparameters"]["max_steps_per_epoch"] == 2
+    assert any("Fine-tuning" in i.value for i in at.info)
+    # A refresh (a new session) finds the same run and draws its progress; other pages do not wait for it.
+    again = app_env.app().run()
+    app_env.ok(again)
+    if run_store.status(run) in demo.ACTIVE:
+        assert any("Fine-tuning" in i.value for i in again.info)
+        assert not at.get("button") or not any(b.key == "home.demo.start" for b in again.button)
+    deadline = time.time() + 300
+    while run_store.status(run) in demo.ACTIVE and time.time() < deadline:
+        time.sleep(1)
+    assert run_store.status(run) == "finished", run_store.stderr_tail(run)
+
+    at.run()  # trained: Home starts the tuned index (the base one exists)
+    app_env.ok(at)
+    job = index_builds.wait(demo.tuned_index_dir(), timeout=300)
+    assert job is not None and job.error is None, job and job.error
+    at.run()
+    app_env.ok(at)
+    assert demo.state().phase == "ready"
+    at.text_input(key="home.query").input("Data scientist")
+    at.button[0].click()
+    at.run()
+    app_env.ok(at)
+    base, tuned = app_env.frames(at, "rank", "text", "change")
+    assert len(base) == len(tuned) == 10 and base["text"].iloc[0] == "Data scientist"
+    assert "Tuned · " + demo.model_name() in app_env.texts(at) and "training steps" in app_env.texts(at)
