@@ -10,6 +10,7 @@ import sys
 
 from semsim import _env  # noqa: F401
 from semsim.cli.arguments import CliError
+from semsim.cli.output import terminal_safe
 
 # Each module exposes register(commands, evaluate) adding its sub-commands; `evaluate` is the
 # sub-parser group under `semsim evaluate`. Every handler is set with parser.set_defaults(func=...).
@@ -18,9 +19,26 @@ COMMAND_MODULES = ["semsim.cli.encoders", "semsim.cli.evaluate", "semsim.cli.ind
                    "semsim.cli.train", "semsim.cli.compare"]
 
 
+def _error_line(message: object) -> str:
+    """An error as one line a terminal shows as text (user text in it may hold escapes or newlines)."""
+    return " ".join(terminal_safe(str(message)).split("\n")).strip()
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit code 2, as for every user error
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {_error_line(message)}\n")
+
+
+def _check_utf8(argv: list[str]) -> None:
+    """Refuse an argument that is not UTF-8 (Python keeps its bytes as lone surrogates, which every
+    tokenizer, file name and print later fails on) with one line naming it."""
+    for position, value in enumerate(argv):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape")
+            option = argv[position - 1] if position and argv[position - 1].startswith("-") else None
+            which = f"the value of {option}" if option else f"argument {position + 1}"
+            raise CliError(f"{which} is not valid UTF-8 ({ascii(raw)[1:]}); pass text and paths as UTF-8") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +74,24 @@ def _show_notices() -> None:
 
 def _run(argv: list[str] | None) -> int:
     _show_notices()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _check_utf8(argv)
+    except CliError as exc:
+        print(f"semsim: error: {_error_line(exc)}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
     except CliError as exc:
-        print(f"semsim: error: {exc}", file=sys.stderr)
+        print(f"semsim: error: {_error_line(exc)}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        # Library errors (EncoderError, DatasetError, IndexError...) carry user-facing messages.
-        print(f"semsim: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # the reader stopped early: main() ends quietly
+    except (ValueError, OSError) as exc:
+        # Library errors (EncoderError, DatasetError, IndexError...) carry user-facing messages; OSError
+        # (a full disk, a file another program removed) says what failed on which path.
+        print(f"semsim: error: {_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("semsim: interrupted", file=sys.stderr)

@@ -41,12 +41,17 @@ def save_npy_atomically(path: Path, array: np.ndarray) -> None:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from semsim.data import read_csv
+    from semsim.paths import check_destination
 
+    # Everything that can be refused is refused before the model loads and anything is embedded.
     out = Path(args.out)
     if out.suffix != ".npy":
         raise CliError(f"--out must end in .npy, got {out}")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give the path of a .npy file")
     if out.exists() and not args.overwrite:
         raise CliError(f"{out} exists; pass --overwrite to replace it")
+    check_destination(out, "the vectors to")
     frame = read_csv(args.input, [args.column])
     texts = frame[args.column].str.strip()
     empty = texts.eq("")

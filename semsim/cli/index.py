@@ -102,27 +102,38 @@ def _render_build(result: dict[str, Any]) -> str:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from semsim.corpus_index import build_index
+    from index.storage import is_replaceable
+    from semsim.corpus_index import RESERVED_EXTRA_COLUMNS, build_index, check_corpus_csv
+    from semsim.paths import check_destination
 
+    # The output and the whole corpus are checked before the model loads and anything is encoded.
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CliError(f"{out} exists; pass --overwrite to replace it")
+    if not is_replaceable(out):
+        raise CliError(f"{out} exists and is not an index folder; refusing to replace it")
+    check_destination(out, "the index")
     path, column, default_extras = resolve_corpus(args.corpus, args.column)
     extras = args.extra_columns if args.extra_columns is not None else (default_extras or [])
+    reserved = sorted(set(RESERVED_EXTRA_COLUMNS) & set(extras))
+    if reserved:
+        raise CliError(f"extra columns cannot be named {reserved}: the index uses those names")
+    corpus = check_corpus_csv(path, [column, *extras])
     encoder = load_model(args.model)
-    result = build_index(encoder, path, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,
-                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
+    result = build_index(encoder, corpus, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
                          index_params=_index_params(args.param), overwrite=args.overwrite)
     emit(result, args.json, _render_build)
     return 0
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from semsim.corpus_index import add_to_index
+    from semsim.corpus_index import add_to_index, check_corpus_csv, index_info
 
     path, column, _ = resolve_corpus(args.corpus, args.column)
+    index_info(args.index)  # the index and the corpus are checked before the model loads
+    corpus = check_corpus_csv(path, [column, *(args.extra_columns or [])])
     encoder = load_model(args.model or model_that_built(args.index))
-    result = add_to_index(encoder, args.index, path, column=column, extra_columns=args.extra_columns or [],
+    result = add_to_index(encoder, args.index, corpus, column=column, extra_columns=args.extra_columns or [],
                           batch_size=args.batch_size, progress=progress_bar(f"embedding with {encoder.name}"))
     emit(result, args.json, _render_build)
     return 0

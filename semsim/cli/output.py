@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -22,18 +24,32 @@ def _to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _to_jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinity are not JSON; a result that says why sits beside them
     return value
 
 
+# Characters a terminal acts on instead of showing (C0/C1 controls: ESC sequences retitle the window or
+# clear the screen; bidirectional overrides reorder what is shown), escaped in human output. JSON
+# output escapes the C0 ones itself; text a program reads is left as it is.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character except newline written as an escape (ESC -> \\x1b)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def emit(result: Any, as_json: bool, render: Callable[[Any], str] | None = None) -> None:
-    """Print a result as JSON (machine) or as text from `render` (human)."""
+    """Print a result as JSON (machine) or as text from `render` (human, control characters escaped)."""
     if as_json or render is None:
-        print(json.dumps(_to_jsonable(result), indent=2, ensure_ascii=False))
+        # allow_nan=False: whatever _to_jsonable missed fails here rather than printing invalid JSON.
+        print(json.dumps(_to_jsonable(result), indent=2, ensure_ascii=False, allow_nan=False))
     else:
-        print(render(result))
+        print(terminal_safe(render(result)))
 
 
 def progress_bar(desc: str, enabled: bool = True) -> Callable[[int, int], None] | None:
@@ -47,7 +63,8 @@ def progress_bar(desc: str, enabled: bool = True) -> Callable[[int, int], None] 
     def update(done: int, total: int) -> None:
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = tqdm(total=total, desc=desc, unit="text", file=sys.stderr, leave=False)
+            bar = state["bar"] = tqdm(total=total, desc=terminal_safe(desc), unit="text", file=sys.stderr,
+                                      leave=False)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

@@ -142,9 +142,67 @@ def _default_pooling(folder: Path) -> str:
     return "mean"
 
 
+# config.json keys of a transformer encoder: KerasHub's names, then Hugging Face's.
+_SIZE_KEYS = {"vocabulary_size": "vocab_size", "num_layers": "num_hidden_layers", "hidden_dim": "hidden_size",
+              "intermediate_dim": "intermediate_size", "max_sequence_length": "max_position_embeddings"}
+_WEIGHT_SUFFIXES = (".weights.h5", ".safetensors", ".bin", ".h5")
+# A config may claim at most this many times the parameters its weights files can hold (at 2 bytes a
+# parameter, the smallest a checkpoint stores), before it is taken for a config that is not theirs.
+_SIZE_SLACK = 1.5
+
+
+def check_backbone_size(folder: Path) -> None:
+    """Refuse a folder whose config.json describes a model its weights cannot be, before building it.
+
+    Why: building allocates every weight first; a config edited to hidden_dim 38400 would allocate
+    until the machine runs out of memory before the weights file is even opened.
+    """
+    config_path = folder / "config.json"
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # keras-hub reports an unreadable config itself, before building anything
+    config = raw.get("config", raw) if isinstance(raw, dict) else {}
+    if not isinstance(config, dict):
+        return
+    sizes = {}
+    for name, hf_name in _SIZE_KEYS.items():
+        value = config.get(name, config.get(hf_name))
+        if value is None:
+            return  # not a BERT-like encoder config: nothing to estimate
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise EncoderError(f"{config_path}: {name} is {value!r}, not a whole number >= 1")
+        sizes[name] = value
+    hidden, inner = sizes["hidden_dim"], sizes["intermediate_dim"]
+    parameters = ((sizes["vocabulary_size"] + sizes["max_sequence_length"]) * hidden
+                  + sizes["num_layers"] * (4 * hidden * hidden + 2 * hidden * inner))
+    weights = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+    if not weights:
+        raise EncoderError(f"{folder} has no weights file (model.weights.h5 or model.safetensors) beside its "
+                           f"config.json")
+    claimed = parameters * 4
+    if parameters * 2 > _SIZE_SLACK * weights:
+        raise EncoderError(f"{config_path} describes a model of about {parameters / 1e6:,.0f}M parameters "
+                           f"({claimed / 1e9:,.1f} GB in float32), but the weights in {folder} are only "
+                           f"{weights / 1e6:,.1f} MB: the config does not belong to these weights (was it edited?)")
+    memory = _physical_memory()
+    if memory and claimed > 0.8 * memory:
+        raise EncoderError(f"{config_path} describes a model of {claimed / 1e9:,.1f} GB in float32, more than this "
+                           f"machine's memory ({memory / 1e9:,.1f} GB) can hold")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _load_backbone(preset: str) -> Any:
     import keras_hub
 
+    if Path(preset).is_dir():
+        check_backbone_size(Path(preset))
     try:
         return keras_hub.models.Backbone.from_preset(preset)
     except (OSError, ValueError, KeyError, FileNotFoundError) as exc:

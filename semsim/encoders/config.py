@@ -28,8 +28,19 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EncoderError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise EncoderError(f"{path} is not a JSON object; the folder is damaged: save or train the model again")
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise EncoderError(f"{path} has format_version {version!r}; this semsim reads up to "
                            f"{FORMAT_VERSION}. Upgrade semsim to load it.")
+    if "source" in config:  # a saved encoder (a classifier's semsim.json points to one in encoder/)
+        fingerprint = config.get("fingerprint")
+        if not isinstance(fingerprint, str) or not fingerprint:
+            raise EncoderError(f"{path} has no fingerprint (indexes are checked against it, so an encoder "
+                               f"without one cannot be used); the folder is damaged: save or train the model again")
+        for key in ("dim", "max_length"):
+            value = config.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise EncoderError(f"{path}: {key} is {value!r}, not a whole number >= 1; the folder is damaged")
     return config
