@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from semsim_app import catalog, comparisons, corpora, index_builds, settings
+from semsim_app import catalog, comparisons, corpora, downloads, index_builds, settings
 from semsim_ui import panels, render, resources, state, widgets
 from semsim_ui.text import md_escape as e
 
@@ -139,5 +139,5 @@ if tuned_result:
 download = comparisons.results_for_download(query, base_frame,
                                             tuned_frame if tuned_result else tuned_frame.iloc[0:0],
                                             base_spec, tuned_spec or "")
-st.download_button("Download results (CSV)", download.to_csv(index=False).encode("utf-8"),
+st.download_button("Download results (CSV)", downloads.csv_bytes(download),
                    file_name="search-results.csv", mime="text/csv", on_click="ignore", key="search.download")

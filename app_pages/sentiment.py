@@ -5,7 +5,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from semsim_app import comparisons, settings
+from semsim_app import comparisons, downloads, settings
 from semsim_ui import render, resources, widgets
 
 EXAMPLES = """A gorgeous, witty, seductive movie.
@@ -87,7 +87,7 @@ if len(results) == 2:
 st.dataframe(table, hide_index=True, width="stretch", key="sentiment.table",
              column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
                             for c in table.columns if c.endswith("probability")})
-st.download_button("Download predictions (CSV)", table.to_csv(index=False).encode("utf-8"),
+st.download_button("Download predictions (CSV)", downloads.csv_bytes(table),
                    file_name="sentiment-predictions.csv", mime="text/csv", on_click="ignore",
                    key="sentiment.download")
 
