@@ -12,9 +12,12 @@ from semsim.cli.output import add_json_flag, emit, progress_bar
 
 # -- evaluate sts / pairs -----------------------------------------------------------------------
 def _render_correlation(result: dict[str, Any]) -> str:
-    return (f"{result['dataset']}: {result['n_pairs']} pairs, model {result['model']}\n"
+    text = (f"{result['dataset']}: {result['n_pairs']} pairs, model {result['model']}\n"
             f"  Pearson  x100: {result['pearson_x100']:.2f}\n"
             f"  Spearman x100: {result['spearman_x100']:.2f}")
+    if result.get("undefined_because"):
+        text += f"\n  undefined: {result['undefined_because']}"
+    return text
 
 
 def cmd_evaluate_sts(args: argparse.Namespace) -> int:

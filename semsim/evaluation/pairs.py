@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,17 @@ def _unique_encode(encoder: Any, texts: Sequence[str], batch_size: int) -> dict[
     unique = list(dict.fromkeys(texts))
     vectors = encoder.encode(unique, batch_size=batch_size)
     return dict(zip(unique, vectors, strict=True))
+
+
+def correlations(predicted: np.ndarray, gold: np.ndarray) -> tuple[float, float, str | None]:
+    """(Pearson, Spearman, None), or (NaN, NaN, why) when either side is constant: a correlation with a
+    constant is undefined, and saying so beats scipy's warning and a bare NaN (which --json cannot print)."""
+    if np.ptp(gold) == 0:
+        return math.nan, math.nan, (f"every gold score is {gold[0]:g}, so a correlation with them is undefined; "
+                                    f"use pairs with different scores")
+    if np.ptp(predicted) == 0:
+        return math.nan, math.nan, "the model gave every pair the same similarity, so a correlation is undefined"
+    return float(stats.pearsonr(predicted, gold)[0]), float(stats.spearmanr(predicted, gold)[0]), None
 
 
 class PairSimilarityEvaluator:
@@ -43,8 +55,10 @@ class PairSimilarityEvaluator:
 
     def __call__(self, encoder: Any) -> dict[str, Any]:
         cosine = self.cosine_scores(encoder)
-        pearson = float(stats.pearsonr(cosine, self.scores)[0])
-        spearman = float(stats.spearmanr(cosine, self.scores)[0])
-        return {"dataset": self.name, "n_pairs": len(self.scores), "pearson": pearson, "spearman": spearman,
-                "pearson_x100": round(pearson * 100, 2), "spearman_x100": round(spearman * 100, 2),
-                "primary_metric": "spearman"}
+        pearson, spearman, undefined = correlations(cosine, self.scores)
+        result = {"dataset": self.name, "n_pairs": len(self.scores), "pearson": pearson, "spearman": spearman,
+                  "pearson_x100": round(pearson * 100, 2), "spearman_x100": round(spearman * 100, 2),
+                  "primary_metric": "spearman"}
+        if undefined:
+            result["undefined_because"] = undefined
+        return result
