@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Fixture modules that tests also import names from: rewrite their asserts before that import.
+pytest.register_assert_rewrite("tests.corpus_fixtures")
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

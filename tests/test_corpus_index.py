@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import time
 
-import faiss
 import pandas as pd
 import pytest
 
 from index import VectorIndexError, open_index
 from semsim.corpus_index import add_to_index, build_index, index_info, remove_from_index
 from semsim.search import search_index
-from tests.test_index_fakes import TrigramEncoder
+from tests.corpus_fixtures import TITLES
 
-TITLES = ["Data scientist", "Data analyst", "Software engineer", "Nurse", "Head chef", "Bus driver",
-          "Primary school teacher", "Plumber", "Electrician", "Accountant"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
-
-@pytest.fixture
-def encoder():
-    return TrigramEncoder()
-
-
-@pytest.fixture
-def corpus_csv(tmp_path):
-    frame = pd.DataFrame({"title": TITLES + ["  Data scientist ", "", "   ", "Nurse", "NA"],
-                          "group": [f"g{i}" for i in range(15)]})
-    path = tmp_path / "titles.csv"
-    frame.to_csv(path, index=False)
-    return path
+pytest_plugins = ["tests.corpus_fixtures"]
 
 
 def test_build_streams_dedups_and_skips_empty_texts(encoder, corpus_csv, tmp_path):

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import faiss
-import pandas as pd
 import pytest
 
 from index import VectorIndexError
 from semsim.corpus_index import add_to_index, build_index
 from semsim.search import load_index, search_index
-from tests.test_corpus_index import TITLES
+from tests.corpus_fixtures import TITLES
 from tests.test_index_fakes import TrigramEncoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
-
-@pytest.fixture
-def encoder():
-    return TrigramEncoder()
-
-
-@pytest.fixture
-def corpus_csv(tmp_path):
-    frame = pd.DataFrame({"title": TITLES + ["  Data scientist ", "", "   ", "Nurse", "NA"],
-                          "group": [f"g{i}" for i in range(15)]})
-    path = tmp_path / "titles.csv"
-    frame.to_csv(path, index=False)
-    return path
+pytest_plugins = ["tests.corpus_fixtures"]
 
 
 def test_search_one_query_or_several(encoder, corpus_csv, tmp_path):
