@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 from semsim import _env  # noqa: F401
 from semsim.cli.arguments import CliError
@@ -82,7 +83,12 @@ def _run(argv: list[str] | None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        # Library warnings (Keras' two-line UserWarnings while a model loads) are held back: a failed
+        # command prints its one error line only, a command that worked prints each as one line after.
+        with warnings.catch_warnings(record=True) as caught:
+            result = args.func(args)
+        for warning in {str(w.message): w for w in caught}.values():
+            print(f"semsim: warning: {_error_line(warning.message)}", file=sys.stderr)
     except CliError as exc:
         print(f"semsim: error: {_error_line(exc)}", file=sys.stderr)
         return 2

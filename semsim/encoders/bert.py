@@ -205,9 +205,14 @@ def _load_backbone(preset: str) -> Any:
         check_backbone_size(Path(preset))
     try:
         return keras_hub.models.Backbone.from_preset(preset)
-    except (OSError, ValueError, KeyError, FileNotFoundError) as exc:
-        raise EncoderError(f"could not load KerasHub preset or folder {preset!r}: {exc}") from exc
-    except Exception as exc:  # network failures surface as many types; say what is likely wrong
+    except Exception as exc:
+        if Path(preset).is_dir():  # nothing was to be downloaded: a download hint would mislead
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EncoderError(f"could not load the model folder {preset}: its config.json and weights do not "
+                               f"match or are damaged ({reason[:240]})") from exc
+        if isinstance(exc, OSError | ValueError | KeyError):
+            raise EncoderError(f"could not load KerasHub preset {preset!r}: {exc}") from exc
+        # network failures surface as many types; say what is likely wrong
         raise EncoderError(f"could not load KerasHub preset {preset!r} ({type(exc).__name__}: {exc}). "
                            f"Named presets download from Kaggle, which needs network access; "
                            f"use a local folder instead.") from exc
