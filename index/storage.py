@@ -287,6 +287,8 @@ def encoder_info(encoder: Any) -> dict[str, Any] | None:
         return None
     get = encoder.get if isinstance(encoder, Mapping) else lambda key: getattr(encoder, key, None)
     info = {key: get(key) for key in ("spec", "name", "fingerprint", "dim")}
+    if get("precision"):  # float32, bfloat16 or int8: what the encoder computed in (same vector space)
+        info["precision"] = str(get("precision"))
     if info["dim"] is not None:
         info["dim"] = int(info["dim"])
     return info
@@ -328,6 +330,21 @@ def _as_table(rows: Any) -> pa.Table:
     if isinstance(rows, Mapping):
         return pa.table(dict(rows))
     return pa.Table.from_pylist(list(rows))
+
+def precision_mismatch(built_with: Mapping[str, Any] | None, asked_for: Any) -> str | None:
+    """A warning when the query encoder runs at another precision than the one that built the index.
+
+    Not a refusal: the model and so the vector space are the same, only the rounding differs. Indexes
+    from before precisions were recorded count as float32."""
+    asked = encoder_info(asked_for)
+    if not built_with or asked is None:
+        return None
+    built_p, asked_p = built_with.get("precision") or "float32", asked.get("precision") or "float32"
+    if built_p == asked_p:
+        return None
+    return (f"the index was built at {built_p} precision and the query is encoded at {asked_p}: the vectors "
+            f"are comparable (same model), so the search runs, but scores differ slightly from a "
+            f"same-precision search; use --precision {built_p} (or rebuild the index at {asked_p}) to match")
 
 
 class IndexStore:

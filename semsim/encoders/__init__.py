@@ -97,13 +97,19 @@ def load_folder(path: Path) -> Encoder:
                        f"config.json (Hugging Face / KerasHub) or saved_model.pb (TF SavedModel)")
 
 
-def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True) -> Encoder:
+def load_encoder(spec: str = DEFAULT_MODEL, *, cache: bool = True, precision: str = "float32") -> Encoder:
     """Load an encoder; with cache=True (the default) the MAX_CACHED_MODELS most recently used specs stay
     loaded, so asking again costs nothing.
 
-    Training must use cache=False: it changes weights in place.
+    Training must use cache=False: it changes weights in place. `precision` (float32, bfloat16, int8 or
+    auto; see semsim.encoders.precision) runs the forward pass of the float32 model at lower precision.
     """
     spec = (spec or DEFAULT_MODEL).strip()
+    if precision != "float32":
+        from semsim.encoders.precision import at_precision
+
+        key = os.path.abspath(spec) if Path(spec).expanduser().is_dir() else spec
+        return at_precision(load_encoder(spec, cache=cache), precision, key=key if cache else None)
     recover_model_folder(spec)
     if not cache:
         return _load_uncached(spec)

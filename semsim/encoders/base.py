@@ -76,6 +76,9 @@ class Encoder:
 
     #: Which loader reads a saved folder back (written to semsim.json).
     source: str = "base"
+    #: What the forward pass computes in (semsim.encoders.precision); the vectors are float32 always.
+    precision: str = "float32"
+    precision_reason: str = ""
 
     def __init__(self, *, spec: str, name: str, model: Any, dim: int, fingerprint: str,
                  description: str = ""):

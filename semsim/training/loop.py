@@ -120,7 +120,12 @@ def configure_runtime(config: TrainingArguments) -> dict[str, Any]:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and device["gpu"])
+    # auto: on a GPU, and on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16
+    # is emulated on CPU and slower than float32 (semsim.encoders.precision).
+    from semsim.encoders.precision import native_bfloat16
+
+    mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto"
+                                               and (device["gpu"] or native_bfloat16()))
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
     return {**device, "mixed_precision": mixed, "keras_version": keras.__version__}
 

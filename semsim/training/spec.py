@@ -144,7 +144,8 @@ class TrainingArguments:
                                         high_open=True, form=False)
     max_steps_per_epoch: int | None = option(None, "stop each epoch after this many steps (default: the "
                                              "whole training set)", low=1)
-    mixed_precision: str = option("auto", "bfloat16 compute with float32 weights; auto: on a GPU",
+    mixed_precision: str = option("auto", "bfloat16 compute with float32 weights; auto: on a GPU or a CPU "
+                                          "with native bfloat16 (AVX512-BF16, AMX)",
                                   choices=("auto", "on", "off"), form=False)
     resume: bool = option(False, "continue an interrupted run from its checkpoint", group="run", form=False)
     overwrite: bool = option(False, "replace an existing model folder of this name", group="run",
