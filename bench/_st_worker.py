@@ -12,7 +12,8 @@ encode). Prints one JSON object (with --json) or a short summary line.
 
 --serve (what bench/encode.py uses) loads and warms up, prints a JSON "ready" line, then answers
 one command per stdin line with one JSON line: `run` (a timed pass), `profile`, `save PATH` (the
-last pass's embeddings as .npy), `quit`. The parent alternates its own timed passes with these, so
+last pass's embeddings as .npy), `single N` (N one-text calls, timed each), `embed IN.json OUT.npy`
+(other texts, for quality metrics), `quit`. The parent alternates its own timed passes with these, so
 both sides see the same background load on a shared machine.
 """
 
@@ -127,6 +128,28 @@ def serve(model, texts: list[str], batch_size: int, encode, emb, ready: dict) ->
         elif cmd == "save":
             np.save(arg, np.asarray(emb, dtype=np.float32))
             reply({"saved": arg})
+        elif cmd == "single":  # `single N`: N one-text encode calls (the first N texts), seconds each
+            import torch
+
+            seconds = []
+            with torch.inference_mode():
+                for text in texts[:int(arg)]:
+                    t = time.perf_counter()
+                    model.encode([text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False)
+                    seconds.append(time.perf_counter() - t)
+            reply({"single_s": seconds})
+        elif cmd == "embed":  # `embed IN.json OUT.npy`: embed other texts (for quality metrics)
+            import torch
+
+            source, _, target = arg.partition(" ")
+            with open(source, encoding="utf-8") as fh:
+                others = json.load(fh)
+            with torch.inference_mode():
+                vectors = model.encode(others, batch_size=batch_size, normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=False)
+            np.save(target, np.asarray(vectors, dtype=np.float32))
+            reply({"saved": target})
         elif cmd == "quit":
             break
         else:

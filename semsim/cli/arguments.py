@@ -29,8 +29,27 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DE
                              "or a model folder (default: %(default)s)")
 
 
-def load_model(spec: str) -> Any:
-    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow)."""
+def add_precision_argument(parser: argparse.ArgumentParser, default: str | None = "float32",
+                           default_help: str | None = None) -> None:
+    """--precision for every command that encodes (one definition, so embed, index build, search,
+    evaluate and compare offer the same choices and help)."""
+    from semsim.encoders.precision import PRECISION_CHOICES
+
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=default,
+                        help="what the encoder computes in: float32; bfloat16 (fast only on CPUs with "
+                             "AVX512-BF16 or AMX); int8 (ONNX Runtime, BERT-family models; made once per "
+                             "model, then cached); auto: bfloat16 where the CPU has it and a quick STS-B "
+                             f"check passes, else float32 (default: {default_help or default})")
+
+
+def load_model(spec: str, precision: str = "float32") -> Any:
+    """Load an encoder (imported lazily: `semsim --help` must not start TensorFlow) at `precision`;
+    for `auto`, say on stderr what was picked and why."""
+    import sys
+
     from semsim.encoders import load_encoder
 
-    return load_encoder(spec)
+    encoder = load_encoder(spec, precision=precision)
+    if precision == "auto":
+        print(f"semsim: precision {encoder.precision_reason}", file=sys.stderr)
+    return encoder
