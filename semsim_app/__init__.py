@@ -11,8 +11,10 @@ semsim_ui (tests/test_app_layers.py checks both), so each module can be used and
 - run_request    a training request: its data loaded and checked, and the CLI arguments that run it
 - run_store      training runs as background processes in run folders: start, list, status, cancel
 - run_progress   a run's progress log read into numbers and series
-- comparisons    base vs tuned as data frames: rank changes, metric deltas, PCA coordinates
-- measurements   the Evaluate page's measurements of one model on held-out samples
+- comparisons    base vs tuned as data frames: rank changes, metric deltas, the Similarity page's texts
+- measurements   the Evaluate page's per-item scores of one model on held-out samples, rows with intervals
+- reports        the Evaluate page's HTML comparison report (semsim.report), from what the pages measured
+- demo           the Home page's first-launch demo: plan, time estimate, state (training, indexing, ready)
 - sampling       seeded row samples shared by the requests and the measurements
 - downloads      model folders zipped for download
 

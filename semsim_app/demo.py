@@ -109,6 +109,17 @@ class Estimate:
         return self.fixed + self.training + self.evaluation + self.indexing
 
 
+def busy_factor(cpu_count: int | None) -> float | None:
+    """How many times over the CPUs are asked for right now (1-minute load average / cores), when that is
+    well above 1: the estimate assumes the machine to itself, and says so rather than guess the share."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+    factor = load / max(1, cpu_count or 1)
+    return factor if factor > 1.5 else None
+
+
 def _epoch_steps(planned: run_request.RunPlan) -> int:
     """Steps of one epoch over every part of the recipe (each part in batches of its own)."""
     batch = planned.request.batch_size

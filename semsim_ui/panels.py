@@ -154,6 +154,10 @@ def demo_panel(found: demo.DemoState, on_gpu: bool, cpu_count: int | None, promi
                    f"models. **About {render.seconds(guess.total)} on this machine**: training "
                    f"{render.seconds(guess.training + guess.fixed)}, evaluation {render.seconds(guess.evaluation)}, "
                    f"indexing {render.seconds(guess.indexing)}. It runs in the background.")
+        busy = demo.busy_factor(cpu_count)
+        if busy and not on_gpu:
+            st.caption(f"This machine is busy right now (load average {busy:.0f}× its {cpu_count} cores): "
+                       f"the estimate assumes it to itself, so expect longer.")
         if st.button(f"Fine-tune the demo model (about {render.seconds(guess.total)})", key="home.demo.start",
                      type="primary" if prominent else "secondary", icon=":material/model_training:"):
             if _start_demo(on_gpu):

@@ -107,3 +107,25 @@ def test_home_demo_fine_tunes_indexes_and_shows_base_and_tuned_side_by_side(app_
     base, tuned = app_env.frames(at, "rank", "text", "change")
     assert len(base) == len(tuned) == 10 and base["text"].iloc[0] == "Data scientist"
     assert "Tuned · " + demo.model_name() in app_env.texts(at) and "training steps" in app_env.texts(at)
+
+
+def test_demo_plan_is_the_default_recipe_with_a_cpu_step_cap(app_env, monkeypatch):
+    """The demo trains whatever PairTrainingRequest's defaults are (the recipe is not copied here), capped to
+    a step budget on a CPU and whole on a GPU; its estimate follows the steps and the cores."""
+    from semsim.training.spec import PairTrainingRequest, fields
+    from semsim_app import demo
+
+    monkeypatch.delenv(demo.STEPS_ENV, raising=False)
+    planned = demo.plan(on_gpu=False)
+    request = planned.request
+    defaults = PairTrainingRequest(data="job-title-pairs", out=request.out)
+    changed = {f.name for f in fields(request) if getattr(request, f.name) != getattr(defaults, f.name)}
+    assert changed <= {"base", "max_steps_per_epoch", "validation", "validation_rows", "evaluate_sts", "overwrite"}
+    assert request.max_steps_per_epoch == demo.CPU_STEPS and request.base == app_env.assets.base_spec
+    on_gpu = demo.plan(on_gpu=True).request
+    assert on_gpu.max_steps_per_epoch is None and on_gpu.evaluate_sts == defaults.evaluate_sts
+    summary = demo.summarize(planned)
+    assert summary.steps == demo.CPU_STEPS * request.epochs and summary.validation == demo.CPU_VALIDATION_ROWS
+    two, eight = demo.estimate(summary, False, 2), demo.estimate(summary, False, 8)
+    assert two.training == pytest.approx(demo.CPU_STEPS * demo.CPU_SECONDS_PER_STEP) and eight.total < two.total
+    assert demo.summarize(demo.plan(on_gpu=True)).steps > summary.steps  # the whole recipe on a GPU

@@ -30,6 +30,9 @@ def test_squeezed_model_shows_no_relative_change_but_a_large_raw_one():
     assert np.allclose(sims["fake"], 0.2 * sims["base"] + 0.8, atol=1e-5)  # the squeeze
     assert sims["fake"][off].min() > 0.6 > sims["base"][off].min()
     assert np.abs(relative["fake"] - relative["base"])[off].max() < 0.01  # percentile points
+    # On the map too: one more dimension, so a PCA each and a 2-D Procrustes; nothing moves.
+    frame = ec.aligned_map(base.encode(reference), fake.encode(reference))
+    assert frame.moves.max() < 1e-4 * np.abs(frame.base).max()
     pairs = ec.pair_changes(texts, sims["base"], sims["fake"], relative["base"], relative["fake"])
     assert pairs.attrs["ranked_by"] == "relative" and len(pairs) == 15 * 14 // 2
     assert pairs["relative change"].abs().max() < 0.01 and pairs["change"].abs().max() > 0.3

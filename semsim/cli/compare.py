@@ -102,8 +102,11 @@ def _write_report(args: argparse.Namespace, result: dict[str, Any], evaluator: A
     rng = np.random.default_rng(args.seed)
     picked = [texts[i] for i in sorted(rng.permutation(len(texts))[:report.MAP_TEXTS])]
     few = picked[: report.HEATMAP_TEXTS]
-    reference_source = args.reference or str(data.bundled_path("job-titles"))
-    column = args.reference_column or ("title" if not args.reference else "text")
+    reference_source, column = args.reference or "job-titles", args.reference_column
+    bundled = data.BUNDLED_DATASETS.get(reference_source)
+    if bundled is not None:  # a bundled corpus by name, read from its own text column
+        reference_source, column = str(data.bundled_path(reference_source)), column or bundled.text_column
+    column = column or "text"
     reference = data.load_texts(reference_source, column)["text"].drop_duplicates()
     reference = reference.sample(n=min(500, len(reference)), random_state=args.seed).tolist()
     sections = []
@@ -206,8 +209,8 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and samples (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
-    p.add_argument("--reference", help="the report's reference corpus for relative similarity (a CSV; default: "
-                                       "the bundled job titles)")
+    p.add_argument("--reference", help="the report's reference corpus for relative similarity: a CSV or a bundled "
+                                       "corpus name (default: job-titles)")
     p.add_argument("--reference-column", help="its text column (default: title for the job titles, else text)")
     add_json_flag(p)
     p.set_defaults(func=cmd_compare)
