@@ -146,6 +146,9 @@ class VectorIndex(abc.ABC):
         # faiss structures are not safe to search while another thread adds or removes.
         self._lock = threading.RLock()
         self.chosen_reason = f"{self.kind} requested explicitly"
+        # Why this index cannot change (opened memory-mapped: faiss aborts the process on a write to a
+        # mapped structure, so the refusal must come first), or None.
+        self.read_only: str | None = None
 
     # -- the public interface ----------------------------------------------------------------
     def __len__(self) -> int:
@@ -163,7 +166,12 @@ class VectorIndex(abc.ABC):
         """The ids present, in no particular order."""
         return self._ids.array().copy()
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise VectorIndexError(f"this {self.kind} index is read-only: {self.read_only}")
+
     def add(self, vectors: Any, ids: Any) -> None:
+        self._check_writable()
         vectors = prepare_vectors(vectors, self.dim)
         ids = prepare_ids(ids, len(vectors))
         with self._lock:
@@ -194,6 +202,7 @@ class VectorIndex(abc.ABC):
         return np.clip(scores, -1.0, 1.0), ids
 
     def remove(self, ids: Any) -> RemoveResult:
+        self._check_writable()
         ids = prepare_ids(ids)
         with self._lock:
             present = self._ids.present(ids)
@@ -213,7 +222,28 @@ class VectorIndex(abc.ABC):
         """Kind, parameters, size and why this kind was chosen, for `index info` and logs."""
         return {"kind": self.kind, "params": self.params, "dim": self.dim, "count": len(self),
                 "exact": self.exact, "rebuild_on_remove": self.rebuild_on_remove,
-                "chosen_reason": self.chosen_reason}
+                "chosen_reason": self.chosen_reason, "memory": self.memory_bytes()}
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Estimated bytes once loaded: `resident` in RAM, `mapped` read from disk on demand (refine vectors).
+
+        Computed from the structure's sizes, not measured; bench/scale.py compares it with the process's
+        anonymous memory after a load."""
+        return {"resident": len(self) * (self.dim * 4 + 16), "mapped": 0}
+
+    def expect(self, count: int) -> None:
+        """Say how many vectors are coming (a build that knows its corpus size): kinds that train pick
+        their sizes from it and train once a sample has arrived, instead of buffering everything."""
+        return None
+
+    @classmethod
+    def extra_files(cls, info: dict[str, Any]) -> tuple[str, ...]:
+        """Files besides index.faiss that an index described by `info` (meta.json's) is read from."""
+        return ()
+
+    def write_extra(self, folder: Any) -> list[str]:
+        """Write the files besides index.faiss into `folder`; their names."""
+        return []
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of everything in the index (decoded, so approximate for quantised kinds)."""

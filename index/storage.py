@@ -84,6 +84,7 @@ def _now() -> str:
 
 def write_faiss(index: VectorIndex, folder: Path) -> None:
     faiss.write_index(index.to_faiss(), str(folder / INDEX_FILE))
+    index.write_extra(folder)  # ivf-pq's refine vectors and position ids
 
 
 def write_rows(table: pa.Table, path: Path) -> None:
@@ -91,8 +92,9 @@ def write_rows(table: pa.Table, path: Path) -> None:
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
-    meta = {**meta, "files": {name: _file_record(folder / name) for name in (INDEX_FILE, ROWS_FILE)
-                              if (folder / name).is_file()}}
+    # Every file of the new version (index.faiss, rows.parquet and any a kind adds) is sized and checksummed.
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != META_FILE)
+    meta = {**meta, "files": {name: _file_record(folder / name) for name in names}}
     with open(folder / META_FILE, "w", encoding="utf-8") as handle:
         json.dump(meta, handle, indent=2, ensure_ascii=False, default=_json_default)
         handle.write("\n")
@@ -241,14 +243,29 @@ def _check_file(handle: IO[bytes], path: Path, name: str, meta: Mapping[str, Any
         raise VectorIndexError(f"{path} is corrupt (checksum mismatch); rebuild the index")
 
 
-def _read_faiss(version: _FolderVersion, handle: IO[bytes], verify_checksum: bool | None) -> VectorIndex:
+def _mmap_source(handle: IO[bytes]) -> str:
+    """A path faiss can memory-map that names the very file `handle` has open (this version's, even if
+    a writer has swapped the folder since): /proc/self/fd on Linux."""
+    path = f"/proc/self/fd/{handle.fileno()}"
+    if not os.path.exists(path):
+        raise VectorIndexError("memory-mapped opening needs /proc/self/fd (Linux); open the index without mmap")
+    return path
+
+
+def _read_faiss(version: _FolderVersion, handle: IO[bytes], verify_checksum: bool | None,
+                mmap: bool = False) -> VectorIndex:
     folder, meta = version.folder, version.meta
     path = folder / INDEX_FILE
     _check_file(handle, path, INDEX_FILE, meta, verify_checksum)
     if os.fstat(handle.fileno()).st_size == 0:
         raise VectorIndexError(f"{path} is empty; rebuild the index")
     try:
-        faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+        if mmap:
+            # The codes (flat vectors, inverted lists, HNSW storage) stay in the file; faiss aborts
+            # the process on a write to them, so the index is marked read-only below.
+            faiss_index = faiss.read_index(_mmap_source(handle), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        else:
+            faiss_index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
     except (RuntimeError, MemoryError) as exc:  # faiss reports short reads and bad headers this way
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VectorIndexError(f"{path} is corrupt or truncated and cannot be read ({reason}); "
@@ -259,7 +276,18 @@ def _read_faiss(version: _FolderVersion, handle: IO[bytes], verify_checksum: boo
         raise VectorIndexError(f"{folder / META_FILE} names an unknown index kind {kind!r}")
     if faiss_index.d != meta["dim"]:
         raise VectorIndexError(f"{path} holds {faiss_index.d}-d vectors but {META_FILE} says {meta['dim']}")
-    index = KINDS[kind][0].from_faiss(faiss_index, info)
+    cls = KINDS[kind][0]
+    extra = cls.extra_files(info)
+    if extra:
+        files = {}
+        for name in extra:
+            files[name] = version.require(name)
+            _check_file(files[name], folder / name, name, meta, verify_checksum)
+        index = cls.from_faiss(faiss_index, info, files=files)
+    else:
+        index = cls.from_faiss(faiss_index, info)
+    if mmap:
+        index.read_only = "it was opened memory-mapped; open it without mmap to change it"
     if len(index) != meta["count"]:
         raise VectorIndexError(f"{path} holds {len(index)} vectors but {META_FILE} says {meta['count']}; "
                                f"rebuild the index")
@@ -274,10 +302,15 @@ def save_vector_index(index: VectorIndex, folder: str | os.PathLike,
         write_meta(tmp, _base_meta(index))
 
 
-def load_vector_index(folder: str | os.PathLike, verify_checksum: bool | None = None) -> VectorIndex:
-    """Read the vectors of an index folder (with or without rows) as a VectorIndex."""
+def load_vector_index(folder: str | os.PathLike, verify_checksum: bool | None = None,
+                      mmap: bool = False) -> VectorIndex:
+    """Read the vectors of an index folder (with or without rows) as a VectorIndex.
+
+    mmap=True maps the faiss structure from the file instead of reading it into RAM (faiss's
+    IO_FLAG_MMAP_IFC: flat codes, inverted lists, HNSW storage); such an index is read-only. An
+    ivf-pq index's refine vectors are always mapped."""
     return _read_version(Path(folder), lambda version: _read_faiss(version, version.require(INDEX_FILE),
-                                                                   verify_checksum))
+                                                                   verify_checksum, mmap))
 
 
 # -- encoders (duck-typed: this package never imports semsim) ----------------------------------
@@ -291,13 +324,17 @@ def encoder_info(encoder: Any) -> dict[str, Any] | None:
         info["precision"] = str(get("precision"))
     if info["dim"] is not None:
         info["dim"] = int(info["dim"])
+    if get("truncated_from"):  # vectors cut to their first `dim` dimensions (Matryoshka): queries must be too
+        info["truncated_from"] = int(get("truncated_from"))
     return info
+
 
 
 def _describe_encoder(info: Mapping[str, Any]) -> str:
     fingerprint = info.get("fingerprint")
     details = ", ".join(filter(None, [f"fingerprint {str(fingerprint)[:64]}" if fingerprint else "",
-                                      f"{info['dim']}-d" if info.get("dim") else ""]))
+                                      f"{info['dim']}-d" if info.get("dim") else "",
+                                      f"cut from {info['truncated_from']}-d" if info.get("truncated_from") else ""]))
     return f"{info.get('spec') or info.get('name') or 'an unnamed model'!r}" + (f" ({details})" if details else "")
 
 
@@ -321,16 +358,6 @@ def encoder_mismatch(built_with: Mapping[str, Any] | None, asked_for: Any, dim: 
     return f"it was built with {_describe_encoder(built_with)} but {_describe_encoder(asked)} was asked for"
 
 
-# -- the store: vectors + rows + meta ---------------------------------------------------------
-def _as_table(rows: Any) -> pa.Table:
-    if isinstance(rows, pa.Table):
-        return rows
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
-        return pa.Table.from_pandas(rows, preserve_index=False)
-    if isinstance(rows, Mapping):
-        return pa.table(dict(rows))
-    return pa.Table.from_pylist(list(rows))
-
 def precision_mismatch(built_with: Mapping[str, Any] | None, asked_for: Any) -> str | None:
     """A warning when the query encoder runs at another precision than the one that built the index.
 
@@ -345,6 +372,17 @@ def precision_mismatch(built_with: Mapping[str, Any] | None, asked_for: Any) -> 
     return (f"the index was built at {built_p} precision and the query is encoded at {asked_p}: the vectors "
             f"are comparable (same model), so the search runs, but scores differ slightly from a "
             f"same-precision search; use --precision {built_p} (or rebuild the index at {asked_p}) to match")
+
+
+# -- the store: vectors + rows + meta ---------------------------------------------------------
+def _as_table(rows: Any) -> pa.Table:
+    if isinstance(rows, pa.Table):
+        return rows
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    if isinstance(rows, Mapping):
+        return pa.table(dict(rows))
+    return pa.Table.from_pylist(list(rows))
 
 
 class IndexStore:
@@ -565,7 +603,8 @@ class _Source:
         return self.version_id is not None and version_id == self.version_id
 
 
-def _read_store(version: _FolderVersion, expected_encoder: Any, verify_checksum: bool | None) -> IndexStore:
+def _read_store(version: _FolderVersion, expected_encoder: Any, verify_checksum: bool | None,
+                mmap: bool = False) -> IndexStore:
     folder, meta = version.folder, version.meta
     built_with = meta.get("encoder")
     why = encoder_mismatch(built_with, expected_encoder, meta["dim"])
@@ -580,7 +619,7 @@ def _read_store(version: _FolderVersion, expected_encoder: Any, verify_checksum:
     rows_handle = rows_handle or version.require(ROWS_FILE)
     rows_path = folder / ROWS_FILE
     _check_file(rows_handle, rows_path, ROWS_FILE, meta, verify_checksum)
-    index = _read_faiss(version, faiss_handle, verify_checksum)
+    index = _read_faiss(version, faiss_handle, verify_checksum, mmap)
     try:
         rows = pq.read_table(rows_handle)
     except (pa.ArrowException, OSError) as exc:
@@ -597,10 +636,11 @@ def _read_store(version: _FolderVersion, expected_encoder: Any, verify_checksum:
 
 
 def open_index(folder: str | os.PathLike, expected_encoder: Any = None,
-               verify_checksum: bool | None = None) -> IndexStore:
+               verify_checksum: bool | None = None, mmap: bool = False) -> IndexStore:
     """Load one consistent version of an index folder, checking every file; refuse it if
-    `expected_encoder` did not build it."""
-    return _read_version(Path(folder), lambda version: _read_store(version, expected_encoder, verify_checksum))
+    `expected_encoder` did not build it. mmap=True: see load_vector_index (a read-only store)."""
+    return _read_version(Path(folder), lambda version: _read_store(version, expected_encoder, verify_checksum,
+                                                                   mmap))
 
 
 @contextlib.contextmanager

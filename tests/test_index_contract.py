@@ -1,4 +1,7 @@
-"""One contract for every index kind: add, search, remove, save/load, edge cases, recall vs the oracle."""
+"""One contract for every index kind: add, search, remove, save/load, edge cases, recall vs the oracle.
+
+Every kind also runs the read side of the contract opened memory-mapped (`KIND:mmap`: saved, then read
+back with faiss's mmap flag), where writes are refused instead of aborting the process."""
 
 from __future__ import annotations
 
@@ -39,12 +42,19 @@ def make(kind: str) -> VectorIndex:
     return create_index(kind, DIM, **KIND_PARAMS[kind])
 
 
-@pytest.fixture(scope="module", params=list(KINDS))
-def built(request, dataset):
-    """Each kind filled in three uneven batches (streamed adds, as the CLI does)."""
-    index = make(request.param)
+@pytest.fixture(scope="module", params=[*KINDS, *(f"{kind}:mmap" for kind in KINDS)])
+def built(request, dataset, tmp_path_factory):
+    """Each kind filled in three uneven batches (streamed adds, as the CLI does); `KIND:mmap` is the same
+    index saved and opened memory-mapped."""
+    kind, _, mapped = request.param.partition(":")
+    index = make(kind)
     for rows in np.array_split(np.arange(len(dataset["ids"])), [700, 3_000]):
         index.add(dataset["vectors"][rows], dataset["ids"][rows])
+    if mapped:
+        folder = tmp_path_factory.mktemp("mmap") / kind
+        save_vector_index(index, folder)
+        index = load_vector_index(folder, mmap=True)
+        assert index.read_only
     return index
 
 
@@ -163,6 +173,66 @@ def test_remove(kind):
     index.add(vectors[:1], gone[:1])  # a removed id can be added again
     assert len(index) == kept.sum() + 1
     assert index.remove([]).removed == 0
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_memory_mapped_open_searches_and_refuses_writes(kind, tmp_path):
+    index, vectors, ids = small(kind, count=300)
+    save_vector_index(index, tmp_path / "index")
+    mapped = load_vector_index(tmp_path / "index", mmap=True)
+    assert len(mapped) == 300 and mapped.kind == kind
+    assert mapped.search(vectors[:20], 10)[1].tolist() == index.search(vectors[:20], 10)[1].tolist()
+    assert mapped.search(vectors[:2], 500)[1].shape == (2, 300)  # k past the size: only what exists
+    # faiss aborts the whole process on a write to a mapped structure: the index must refuse first.
+    with pytest.raises(VectorIndexError, match="read-only"):
+        mapped.add(vectors[:1], [10**9])
+    with pytest.raises(VectorIndexError, match="read-only"):
+        mapped.remove(ids[:1])
+    empty = tmp_path / "empty"
+    save_vector_index(make(kind), empty)
+    assert load_vector_index(empty, mmap=True).search(vectors[0], 5)[1].shape == (1, 0)
+
+
+def test_ivf_pq_trains_on_a_sample_when_told_the_size(dataset):
+    """A streamed build that says its size buffers one training sample, never the whole corpus."""
+    # A sample of max(40 * 20, 39 * 2**5) = 1,248; 5-bit codes need more candidates re-ranked.
+    index = create_index("ivf-pq", DIM, nlist=20, nbits=5, refine_factor=50)
+    index.expect(len(dataset["ids"]))
+    sample = index._train_points(len(dataset["ids"]))
+    assert sample < len(dataset["ids"])
+    for start in range(0, len(dataset["ids"]), 500):
+        index.add(dataset["vectors"][start:start + 500], dataset["ids"][start:start + 500])
+        assert sum(len(i) for _, i in index._pending) < sample + 500
+    assert index._index is not None and not index._pending
+    _, found = index.search(dataset["queries"], 10)
+    assert recall_at_k(found, dataset["truth"], 10) >= 0.95
+
+
+def test_ivf_pq_refine_reranks_with_exact_vectors(dataset):
+    codes_only = create_index("ivf-pq", DIM, refine=False)
+    refined = create_index("ivf-pq", DIM)
+    for index in (codes_only, refined):
+        index.add(dataset["vectors"], dataset["ids"])
+    scores, found = refined.search(dataset["queries"][:20], 10)
+    position = {int(i): p for p, i in enumerate(dataset["ids"])}
+    exact = np.einsum("qd,qkd->qk", dataset["queries"][:20],
+                      dataset["vectors"][[[position[int(i)] for i in row] for row in found]])
+    np.testing.assert_allclose(scores, exact, atol=1e-5)  # refined scores are exact cosines
+    recall = {name: recall_at_k(index.search(dataset["queries"], 10)[1], dataset["truth"], 10)
+              for name, index in (("codes", codes_only), ("refined", refined))}
+    assert recall["refined"] > recall["codes"], recall
+    assert refined.describe()["memory"]["mapped"] == 0  # in RAM until saved and opened
+    assert codes_only.memory_bytes()["resident"] < refined.memory_bytes()["resident"]
+
+
+def test_auto_starts_in_the_kind_its_expected_size_needs():
+    index = create_index("auto", DIM, threshold=100, large_threshold=1_000)
+    index.expect(50)
+    assert index.chosen == "flat"
+    index.expect(500)
+    assert index.chosen == "hnsw"
+    index.expect(5_000)
+    assert index.chosen == "ivf-pq" and "ivf-pq" in index.describe()["chosen_reason"]
 
 
 def test_hnsw_says_that_removal_rebuilds():
