@@ -62,13 +62,13 @@ def test_home_reports_a_default_index_that_cannot_be_built(app_env, monkeypatch,
 
 
 def test_home_demo_fine_tunes_indexes_and_shows_base_and_tuned_side_by_side(app_env, monkeypatch):
-    """First launch: one button trains the demo model (the default recipe, a few steps here) in a background
+    """First launch: one button trains the demo model (the default recipe, one step here) in a background
     process, both indexes are built, and Home then searches with base and tuned side by side."""
     import time
 
     from semsim_app import corpora, demo, index_builds, run_store
 
-    monkeypatch.setenv(demo.STEPS_ENV, "2")
+    monkeypatch.setenv(demo.STEPS_ENV, "1")  # one step: one compile of the training step
     at = app_env.app(timeout=300).run()
     app_env.ok(at)
     text = app_env.texts(at)
@@ -80,7 +80,7 @@ def test_home_demo_fine_tunes_indexes_and_shows_base_and_tuned_side_by_side(app_
     button.click().run()
     app_env.ok(at)
     run = demo.demo_run()
-    assert run is not None and run.info["task"] == "pairs" and run.info["hyperparameters"]["max_steps_per_epoch"] == 2
+    assert run is not None and run.info["task"] == "pairs" and run.info["hyperparameters"]["max_steps_per_epoch"] == 1
     assert any("Fine-tuning" in i.value for i in at.info)
     # A refresh (a new session) finds the same run and draws its progress; other pages do not wait for it.
     again = app_env.app().run()

@@ -81,11 +81,11 @@ def server(workspace, tiny_assets):
 
 @pytest.fixture(scope="module")
 def first_launch_server(tmp_path_factory, tiny_assets):
-    """A fresh workspace (no tuned model, no index), the tiny model as the default one and a demo of 2 steps."""
+    """A fresh workspace (no tuned model, no index), the tiny model as the default one and a demo of 1 step."""
     root = tmp_path_factory.mktemp("first_launch")
     env = {**os.environ, "SEMSIM_WORKSPACE": str(root), "SEMSIM_MODELS_DIR": str(root / "models"),
            "SEMSIM_DEFAULT_MODEL": tiny_assets.base_spec, "SEMSIM_DEFAULT_CORPUS": str(tiny_assets.corpus),
-           "SEMSIM_DEFAULT_COLUMN": "title", "SEMSIM_DEMO_STEPS": "2"}
+           "SEMSIM_DEFAULT_COLUMN": "title", "SEMSIM_DEMO_STEPS": "1"}
     yield from _serve(env, "first-launch-server.log")
 
 
