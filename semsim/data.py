@@ -146,14 +146,8 @@ def preview_csv(source: PathOrFile, rows: int = 10) -> tuple[pd.DataFrame, int]:
     """The first `rows` data rows of a CSV and its line count, parsing nothing else: a preview of a large
     upload costs what it shows. (read_csv checks the whole file; use it before the file is used.)"""
     name = _source_name(source)
-    data = _read_bytes(source, name)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    head_end = -1
-    for _ in range(rows + 1):  # the header and `rows` lines (a quoted cell may span lines: a preview only)
-        head_end = raw.find(b"\n", head_end + 1)
-        if head_end < 0:
-            break
-    head = _decode(raw[: head_end + 1] if head_end >= 0 else raw, name)
+    raw, lines = _head_and_line_count(source, name, rows + 1)
+    head = _decode(raw, name)
     if not head.strip():
         raise DatasetError(name, "file is empty")
     try:
@@ -168,8 +162,39 @@ def preview_csv(source: PathOrFile, rows: int = 10) -> tuple[pd.DataFrame, int]:
     except pd.errors.ParserWarning:
         raise _too_many_fields(name, head, _delimiter(head)) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
     return frame, max(0, lines - 1)
+
+
+def _head_and_line_count(source: PathOrFile, name: str, head_lines: int) -> tuple[bytes, int]:
+    """The first `head_lines` lines of a file or buffer and its number of lines, read 1 MB at a time: no
+    copy of a large upload is made (a quoted cell may span lines: a preview's count is an estimate)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DatasetError(name, f"file not found: {path}" if not path.exists() else f"is a folder: {path}")
+        handle: IO = open(path, "rb")
+    else:
+        handle = source
+        if hasattr(handle, "seek"):
+            handle.seek(0)
+    head, lines, last = bytearray(), 0, b"\n"
+    try:
+        while block := handle.read(1 << 20):
+            if isinstance(block, str):
+                block = block.encode("utf-8")
+            if lines < head_lines:
+                cut = -1
+                for _ in range(head_lines - lines):
+                    cut = block.find(b"\n", cut + 1)
+                    if cut < 0:
+                        break
+                head += block if cut < 0 else block[: cut + 1]
+            lines += block.count(b"\n")
+            last = block[-1:]
+    finally:
+        if isinstance(source, (str, os.PathLike)):
+            handle.close()
+    return bytes(head), lines + (last != b"\n")
 
 
 def _too_many_fields(name: str, text: str, sep: str) -> DatasetError:

@@ -18,7 +18,9 @@ from semsim_app import catalog, corpora, demo, measurements, settings
 from semsim_ui.text import md_escape
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+# Models are hundreds of MB each: a base, a tuned model and one more stay loaded (the library's own
+# LRU, SEMSIM_MAX_MODELS, holds the bundled ones), not every model a long-running server ever loaded.
+@st.cache_resource(show_spinner=False, max_entries=3)
 def _encoder(spec: str, stamp: float | None) -> Any:
     from semsim.encoders import load_encoder
 
@@ -37,7 +39,7 @@ def encoder(spec: str) -> Any:
         return _encoder(spec, catalog.model_stamp(spec))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=2)  # the Sentiment page's frozen and fine-tuned pair
 def _classifier(folder: str, stamp: float | None) -> Any:
     from semsim.classifier import load_classifier
 

@@ -365,7 +365,7 @@ def test_search_output_escapes_terminal_control_characters(workspace, capsys, mo
     texts = [f"nurse {ESC_TITLE}", "chef\u202eevil", "driver"]
     store.add(encoder.encode(texts), [{"text": t} for t in texts])
     store.save(workspace / "hostile")
-    monkeypatch.setattr(semsim.cli.search, "load_model", lambda spec: encoder)
+    monkeypatch.setattr(semsim.cli.search, "load_model", lambda spec, *args, **kwargs: encoder)
     code, out, _ = run_cli(["search", "--index", "hostile", "--query", "nurse", "--model", "fake"], capsys)
     assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "nurse \\x1b]0;pwned\\x07" in out and "chef\\u202eevil" in out
@@ -377,7 +377,8 @@ def test_a_semicolon_corpus_builds_like_a_comma_one(workspace, capsys, monkeypat
     import semsim.cli.index
     from tests.test_index_fakes import TrigramEncoder
 
-    monkeypatch.setattr(semsim.cli.index, "load_model", lambda spec: TrigramEncoder(spec=spec, dim=8))
+    monkeypatch.setattr(semsim.cli.index, "load_model",
+                        lambda spec, *args, **kwargs: TrigramEncoder(spec=spec, dim=8))
     code, out, err = run_cli(["index", "build", "--model", "fake", "--corpus", "semicolon.csv", "--column",
                               "title", "--extra-columns", "group", "--out", "semi", "--json"], capsys)
     assert code == 0, err
@@ -476,3 +477,15 @@ def test_a_cached_index_is_reopened_when_its_folder_is_replaced(tmp_path, monkey
     save_index(tmp_path / "idx", texts=("driver", "pilot", "teacher"))  # a rebuild by another process
     again = load_index(tmp_path / "idx")
     assert again is not first and sorted(again.texts()) == ["driver", "pilot", "teacher"]
+
+
+def test_an_upload_preview_parses_only_the_rows_it_shows():
+    import io
+
+    from semsim.data import DatasetError, preview_csv, read_csv
+
+    data = b"title,group\n" + b"nurse,1\n" * 5 + b"caf\xe9,2\n"  # row 7 is not UTF-8: never reached
+    frame, lines = preview_csv(io.BytesIO(data), rows=3)
+    assert frame["title"].tolist() == ["nurse"] * 3 and lines == 6
+    with pytest.raises(DatasetError, match="not UTF-8"):  # the whole file is checked before it is used
+        read_csv(io.BytesIO(data))
