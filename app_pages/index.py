@@ -62,9 +62,14 @@ with right:
         corpus = next(c for c in bundled if c.key == choice)
 
 replace = st.checkbox("Replace indexes that already exist", key="index.replace")
+dim = st.number_input("Dimensions to keep (0: all)", min_value=0, max_value=4096, value=0, step=64, key="index.dim",
+                      help="Matryoshka: keep each vector's first N dimensions, re-normalised (--dim N). A model "
+                           "trained with --matryoshka keeps most of its quality at a third of the size; the "
+                           "Evaluate page shows quality against dimension. Searches cut queries to match.")
+dim = int(dim) or None
 models = [spec for spec, wanted in ((base_spec, use_base), (tuned_spec, use_tuned)) if spec and wanted]
 if corpus is not None and models:
-    targets = {spec: settings.indexes_dir() / catalog.index_name(spec, corpus.path.name) for spec in models}
+    targets = {spec: settings.indexes_dir() / catalog.index_name(spec, corpus.path.name, dim) for spec in models}
     st.caption("Will write: " + ", ".join(p.name for p in targets.values()))
     if st.button("Build", type="primary", key="index.build"):
         existing = [p.name for p in targets.values() if p.exists()]
@@ -79,7 +84,11 @@ if corpus is not None and models:
                     path, _ = corpora.save_upload(*upload)
                 for spec, target in targets.items():
                     encoder = resources.encoder(spec)
-                    index_builds.start_build(target, spec, path, column, extras, overwrite=True, encoder=encoder)
+                    if dim and dim > encoder.dim:
+                        raise ValueError(f"{catalog.describe_spec(spec)} gives {encoder.dim}-d vectors: "
+                                         f"keep at most {encoder.dim} dimensions")
+                    index_builds.start_build(target, spec, path, column, extras, overwrite=True, encoder=encoder,
+                                             dim=dim)
                     started += 1
             except ValueError as exc:  # EncoderError, DatasetError
                 widgets.show_error(exc, "check the model spec and the file, then build again.")
@@ -93,7 +102,8 @@ if not found:
     st.caption(f"No indexes in {e(settings.indexes_dir())} yet.")
     st.stop()
 table = pd.DataFrame([{"index": e.name, "model": catalog.describe_spec(e.spec or "?"), "corpus": e.corpus,
-                       "column": e.column or "", "texts": e.count, "kind": e.kind, "created": e.created or "",
+                       "column": e.column or "", "texts": e.count, "kind": e.kind,
+                       "dim": f"{e.dim} of {e.truncated_from}" if e.truncated_from else str(e.dim), "created": e.created or "",
                        "problem": e.error or ""} for e in found])
 st.dataframe(table, hide_index=True, width="stretch", key="index.table")
 name = st.selectbox("Index", [e.name for e in found], key="index.selected")
@@ -115,7 +125,8 @@ with left:
                                  f"model here; choose it as the base model ('Other') first if you trust it")
             encoder = resources.encoder(entry.spec)
             index_builds.start_build(entry.path, entry.spec, entry.source, entry.column or "text",
-                                     entry.extra_columns, overwrite=True, encoder=encoder)
+                                     entry.extra_columns, overwrite=True, encoder=encoder,
+                                     dim=entry.dim if entry.truncated_from else None)
         except ValueError as exc:
             widgets.show_error(exc)
         else:

@@ -98,8 +98,11 @@ def clean_chunk(chunk: pd.DataFrame, column: str, seen: set[str]) -> tuple[pd.Da
 
 
 def _encoder_summary(encoder: Any) -> dict[str, Any]:
-    return {"spec": getattr(encoder, "spec", None), "name": getattr(encoder, "name", None),
-            "dim": int(encoder.dim), "fingerprint": getattr(encoder, "fingerprint", None)}
+    summary = {"spec": getattr(encoder, "spec", None), "name": getattr(encoder, "name", None),
+               "dim": int(encoder.dim), "fingerprint": getattr(encoder, "fingerprint", None)}
+    if getattr(encoder, "truncated_from", None):  # --dim: the index records how queries must be cut
+        summary["truncated_from"] = int(encoder.truncated_from)
+    return summary
 
 
 def _add_stream(store: IndexStore, encoder: Any, corpus: Corpus, column: str, extra_columns: Sequence[str],
@@ -225,7 +228,13 @@ def index_info(index_dir: str | os.PathLike) -> dict[str, Any]:
     index_dir = Path(index_dir)
     meta = read_meta(index_dir)
     info = meta.get("index", {})
+    count = max(1, int(meta["count"]))
+    memory = info.get("memory") or {}
+    disk = sum(f.get("bytes", 0) for f in (meta.get("files") or {}).values())
+    per_vector = {"memory": memory.get("resident", 0) / count, "mapped": memory.get("mapped", 0) / count,
+                  "disk": disk / count} if memory else None
     return {"index": str(index_dir), "count": meta["count"], "dim": meta["dim"], "kind": info.get("kind"),
+            "bytes_per_vector": per_vector,
             "chosen": info.get("chosen", info.get("kind")), "chosen_reason": info.get("chosen_reason"),
             "params": info.get("params"), "rebuild_on_remove": info.get("rebuild_on_remove"),
             "encoder": meta.get("encoder"), "columns": meta.get("columns"), "created": meta.get("created"),

@@ -49,20 +49,33 @@ def load_index(index_dir: str | os.PathLike, expected_encoder: Any = None) -> In
             _cache.move_to_end(key)
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
+    if expected_encoder is not None and not isinstance(expected_encoder, dict):
+        from semsim.matryoshka import for_index
+
+        # An index built with --dim holds cut vectors: the model that built it, cut the same way, matches.
+        expected_encoder = for_index(expected_encoder, store.encoder, store.dim)
     if expected_encoder is not None:
         store.check_encoder(expected_encoder)
     return store
 
 
 def search_index(encoder: Any, index: str | os.PathLike | IndexStore, queries: str | Sequence[str],
-                 k: int = 10, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+                 k: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
+                 dim: int | None = None) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
     """Search with one query (-> a list of hits) or several (-> one list of hits per query).
 
     Each hit is a dict: rank (1-based), id, score (cosine), text, and the index's extra columns.
+    Queries are cut to the index's dimension when it was built with --dim (Matryoshka); a `dim` other
+    than the index's is refused.
     """
-    store = index if isinstance(index, IndexStore) else load_index(index, expected_encoder=encoder)
-    if isinstance(index, IndexStore):
-        store.check_encoder(encoder)
+    from semsim.matryoshka import DimensionError, for_index
+
+    store = index if isinstance(index, IndexStore) else load_index(index)
+    try:
+        encoder = for_index(encoder, store.encoder, store.dim, dim)
+    except DimensionError as exc:
+        raise VectorIndexError(str(exc)) from None
+    store.check_encoder(encoder)
     single = isinstance(queries, str)
     texts = [queries] if single else list(queries)
     if not texts:

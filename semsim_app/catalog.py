@@ -137,6 +137,7 @@ class IndexEntry:
     extra_columns: tuple[str, ...]
     created: str | None
     error: str | None = None
+    truncated_from: int | None = None  # built with --dim: the model's first `dim` of these dimensions
 
     @property
     def corpus(self) -> str:
@@ -161,7 +162,8 @@ def index_entry(folder: Path) -> IndexEntry:
     return IndexEntry(folder.name, str(folder), int(meta.get("count", 0)), int(meta.get("dim", 0)),
                       str(info.get("chosen") or info.get("kind") or "?"), encoder.get("spec"),
                       encoder.get("fingerprint"), extra.get("source"), extra.get("column"),
-                      tuple(extra.get("extra_columns") or ()), meta.get("created"))
+                      tuple(extra.get("extra_columns") or ()), meta.get("created"),
+                      truncated_from=encoder.get("truncated_from"))
 
 
 def indexes() -> list[IndexEntry]:
@@ -177,10 +179,10 @@ def indexes_for(spec: str) -> list[IndexEntry]:
     return [e for e in indexes() if e.error is None and e.built_with(spec, fingerprint)]
 
 
-def index_name(spec: str, corpus: str) -> str:
-    """The default folder name of an index: <model>--<corpus>."""
+def index_name(spec: str, corpus: str, dim: int | None = None) -> str:
+    """The default folder name of an index: <model>--<corpus>, plus --d<dim> for vectors cut to `dim`."""
     model = describe_spec(spec).split(":")[-1]
-    return f"{settings.slug(model)[:40]}--{settings.slug(Path(corpus).stem)[:40]}"
+    return f"{settings.slug(model)[:40]}--{settings.slug(Path(corpus).stem)[:40]}" + (f"--d{dim}" if dim else "")
 
 
 def delete_index(name: str) -> None:

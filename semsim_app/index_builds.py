@@ -69,11 +69,12 @@ def active() -> list[BuildJob]:
 
 def start_build(out_dir: str | Path, spec: str, source: str | Path, column: str,
                 extra_columns: Sequence[str] = (), overwrite: bool = False,
-                encoder: Any = None) -> BuildJob:
+                encoder: Any = None, dim: int | None = None) -> BuildJob:
     """Start building an index (or return the build already running for that folder).
 
     `encoder` is the loaded model for `spec`; without it the thread loads it (bundled specs through the
-    library's shared cache, folders afresh).
+    library's shared cache, folders afresh). `dim`: keep each vector's first `dim` dimensions
+    (Matryoshka); the index records it and the Search page cuts queries to match.
     """
     key = _key(out_dir)
     with _lock:
@@ -93,6 +94,10 @@ def start_build(out_dir: str | Path, spec: str, source: str | Path, column: str,
 
                 job.phase = "loading model"
                 model = load_encoder(spec, cache=catalog.model_stamp(spec) is None)
+            if dim:
+                from semsim.matryoshka import with_dim
+
+                model = with_dim(model, dim)
             job.phase = "embedding"
             job.embedding_started = time.time()
 

@@ -189,3 +189,13 @@ def seconds(value: float | None) -> str:
     if value < 3600:
         return f"{value // 60} min {value % 60:02d} s"
     return f"{value // 3600} h {value % 3600 // 60:02d} min"
+
+
+def dimension_charts(frame: pd.DataFrame, key: str) -> None:
+    """Quality against dimension, one line per model, for each metric of semsim_app.dimensions.quality_table."""
+    left, right = st.columns(2)
+    for column, metric in zip((left, right), ("STS-B Spearman x100", "ESCO nDCG@10"), strict=True):
+        wide = frame.pivot_table(index="dim", columns="model", values=metric).sort_index()
+        column.caption(metric)
+        column.line_chart(wide, x_label="dimensions kept", y_label=metric, key=f"{key}.{metric}")
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}.table")

@@ -39,12 +39,43 @@ def save_npy_atomically(path: Path, array: np.ndarray) -> None:
         raise
 
 
+def _embed_on_ray(args: argparse.Namespace, out: Path) -> int:
+    """--engine ray: a .npy file in row order, or (any other --out) a folder of vector shards with their ids."""
+    from semsim.cli.index import ray_options, say_progress
+    from semsim.ray_engine import EngineError, embed_corpus_on_ray, embed_to_npy_on_ray
+
+    try:
+        if out.suffix == ".npy":
+            result = embed_to_npy_on_ray(args.model, args.input, args.column, out, ray_options(args), dim=args.dim,
+                                         progress=say_progress(args))
+        else:
+            summary = embed_corpus_on_ray(args.model, args.input, args.column, out, ray_options(args), dim=args.dim,
+                                          progress=say_progress(args))
+            result = {"model": args.model, "rows": summary["rows"], "dim": summary["dim"], "out": str(out),
+                      "shards": len(summary["shards"]), "engine": "ray", "actors": summary["actors"],
+                      "seconds": summary["seconds"]}
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+    emit(result, args.json, lambda r: f"wrote {r['rows']} x {r['dim']} vectors to {r['out']}"
+         + (f" ({r['shards']} Parquet shards with ids; manifest.json)" if "shards" in r else "")
+         + f" on {r['actors']} Ray actor(s) in {r['seconds']:.1f} s")
+    return 0
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
+    from semsim.cli.index import check_local_engine, model_with_dim
     from semsim.data import read_csv
     from semsim.paths import check_destination
 
     # Everything that can be refused is refused before the model loads and anything is embedded.
     out = Path(args.out)
+    check_local_engine(args)
+    if args.engine == "ray":
+        if out.exists() and not args.overwrite:
+            raise CliError(f"{out} exists; pass --overwrite to replace it")
+        if out.suffix != ".npy" and out.exists():
+            raise CliError(f"{out} exists; shards are written into a new folder")
+        return _embed_on_ray(args, out)
     if out.suffix != ".npy":
         raise CliError(f"--out must end in .npy, got {out}")
     if out.is_dir():
@@ -60,7 +91,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         rows = ", ".join(str(int(i) + 2) for i in frame.index[empty][:10])
         raise CliError(f"{args.input}: column {args.column!r} is empty in row(s) {rows} (header is row 1); "
                        f"fill or remove those rows so each vector matches a row")
-    encoder = load_model(args.model)
+    encoder = model_with_dim(args.model, args.dim)
     vectors = encoder.encode(texts.tolist(), batch_size=args.batch_size,
                              progress=progress_bar(f"embedding with {encoder.name}"))
     save_npy_atomically(out, vectors)
@@ -98,13 +129,18 @@ def register(commands: Any, evaluate: Any) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_models)
 
-    p = commands.add_parser("embed", help="embed a CSV column into a .npy file")
+    p = commands.add_parser("embed", help="embed a CSV column into a .npy file (or, on Ray, a folder of shards)")
     add_model_argument(p)
-    p.add_argument("--input", required=True, help="CSV file")
+    p.add_argument("--input", required=True,
+                   help="CSV file (with --engine ray also a Parquet file or a folder of CSV or Parquet files)")
     p.add_argument("--column", default="text", help="text column (default: %(default)s)")
-    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--out", required=True, help="output .npy file; with --engine ray, any other path is a new "
+                                                "folder of Parquet shards (id, text, vector) and manifest.json")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--overwrite", action="store_true")
+    from semsim.cli.index import add_engine_arguments
+
+    add_engine_arguments(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_embed)
 

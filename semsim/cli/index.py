@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,49 @@ def _index_params(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
     return dict(pairs or [])
 
 
+# -- engines: local (this process) or Ray -------------------------------------------------------
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--engine, the Ray options and --dim, shared by `embed` and `index build`."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: embed in this process (default); ray: read the corpus as a Ray dataset "
+                             "(CSV or Parquet, a file or a folder) and embed it on a Ray actor pool "
+                             "(needs `pip install '.[ray]'`)")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="with --engine ray: the cluster to join (auto: the one this machine belongs to); "
+                             "default: start a local Ray bound to 127.0.0.1")
+    parser.add_argument("--actors", type=positive_int,
+                        help="with --engine ray: encoder actors (default: one per GPU, else one per CPU)")
+    parser.add_argument("--dim", type=positive_int,
+                        help="keep the first DIM dimensions of each vector, re-normalised (Matryoshka); "
+                             "default: the model's own")
+
+
+def say_progress(args: argparse.Namespace) -> Any:
+    """Ray runs report their steps on stderr (stdout stays the result, --json or not)."""
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
+def ray_options(args: argparse.Namespace) -> Any:
+    from semsim.ray_engine import RayOptions
+
+    return RayOptions(address=args.ray_address, actors=args.actors, batch_size=args.batch_size)
+
+
+def check_local_engine(args: argparse.Namespace) -> None:
+    if args.engine == "local" and (args.ray_address or args.actors):
+        raise CliError("--ray-address and --actors need --engine ray")
+
+
+def model_with_dim(spec: str, dim: int | None) -> Any:
+    from semsim.matryoshka import DimensionError, with_dim
+
+    encoder = load_model(spec)
+    try:
+        return with_dim(encoder, dim)
+    except DimensionError as exc:
+        raise CliError(str(exc)) from None
+
+
 def model_that_built(index_dir: str) -> str:
     """The encoder spec an index folder records, for commands whose --model defaults to it.
 
@@ -101,6 +145,24 @@ def _render_build(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _build_on_ray(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    from semsim.ray_engine import EngineError, build_index_on_ray
+
+    corpus = Path(args.corpus)
+    if corpus.is_dir() or corpus.suffix.lower() == ".parquet":  # Ray reads folders and Parquet too
+        path, column, default_extras = corpus, args.column or "text", None
+    else:
+        path, column, default_extras = resolve_corpus(args.corpus, args.column)
+    extras = args.extra_columns if args.extra_columns is not None else (default_extras or [])
+    try:
+        return build_index_on_ray(args.model, path, column, out, kind=args.kind, options=ray_options(args),
+                                  extra_columns=extras, index_params=_index_params(args.param),
+                                  overwrite=args.overwrite, dim=args.dim, shard_dir=args.shards,
+                                  progress=say_progress(args))
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from index.storage import is_replaceable
     from semsim.corpus_index import RESERVED_EXTRA_COLUMNS, build_index, check_corpus_csv
@@ -113,13 +175,19 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     if not is_replaceable(out):
         raise CliError(f"{out} exists and is not an index folder; refusing to replace it")
     check_destination(out, "the index")
+    check_local_engine(args)
+    if args.engine == "ray":
+        emit(_build_on_ray(args, out), args.json, _render_build)
+        return 0
+    if args.shards:
+        raise CliError("--shards needs --engine ray")
     path, column, default_extras = resolve_corpus(args.corpus, args.column)
     extras = args.extra_columns if args.extra_columns is not None else (default_extras or [])
     reserved = sorted(set(RESERVED_EXTRA_COLUMNS) & set(extras))
     if reserved:
         raise CliError(f"extra columns cannot be named {reserved}: the index uses those names")
     corpus = check_corpus_csv(path, [column, *extras])
-    encoder = load_model(args.model)
+    encoder = model_with_dim(args.model, args.dim)
     result = build_index(encoder, corpus, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
                          index_params=_index_params(args.param), overwrite=args.overwrite)
     emit(result, args.json, _render_build)
@@ -173,6 +241,11 @@ def _render_info(info: dict[str, Any]) -> str:
         f"columns  {', '.join(info.get('columns') or [])}",
         f"created  {info.get('created')}  updated {info.get('updated')}",
         f"size     {size / 1e6:.1f} MB on disk",
+        *([f"memory   {per['memory']:,.0f} bytes/vector in RAM once loaded"
+           + (f", {per['mapped']:,.0f} memory-mapped from disk (read as searched)" if per.get("mapped") else "")
+           + f"; {per['disk']:,.0f} bytes/vector on disk"] if (per := info.get("bytes_per_vector")) else []),
+        *([f"dim      {info['dim']} (the model's first {info['dim']} of {encoder['truncated_from']}, re-normalised)"]
+          if encoder.get("truncated_from") else []),
         "versions " + ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items()),
     ] + (["removal  rebuilds the graph (HNSW cannot delete in place)"] if info.get("rebuild_on_remove") else []))
 
@@ -191,17 +264,25 @@ def register(commands: Any, evaluate: Any) -> None:
     p = index_commands.add_parser("build", help="embed a corpus CSV into a new index folder")
     add_model_argument(p)
     p.add_argument("--corpus", required=True,
-                   help="a CSV file, or a bundled corpus: job-titles (data/job_titles.csv, column title)")
+                   help="a CSV file, or a bundled corpus: job-titles (data/job_titles.csv, column title); "
+                        "with --engine ray also a Parquet file or a folder of CSV or Parquet files")
     p.add_argument("--column", help="text column (default: text, or the bundled corpus's text column)")
     p.add_argument("--extra-columns", type=column_list,
                    help="comma-separated columns stored with each text (default: all, for a bundled corpus)")
     p.add_argument("--out", required=True, help="index folder to create")
     p.add_argument("--kind", choices=KIND_NAMES, default="auto",
-                   help="auto: exact flat search up to 50,000 texts, HNSW above (default: %(default)s)")
+                   help="auto: exact flat search up to 50,000 texts, HNSW above, ivf-pq (codes in RAM, exact "
+                        "vectors memory-mapped for re-ranking) above 5,000,000 (default: %(default)s)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="index parameter, repeatable: M, ef_construction, ef_search (hnsw); nlist, nprobe "
-                        "(ivf); threshold, approximate (auto)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
+                        "(ivf); m, nbits, refine, refine_factor (ivf-pq); threshold, approximate, "
+                        "large_threshold (auto)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="texts per encoder call (with --engine ray: per actor batch and shard)")
+    add_engine_arguments(p)
+    p.add_argument("--shards", metavar="DIR",
+                   help="with --engine ray: keep the vector shards in this empty folder (default: a hidden "
+                        "folder beside --out, deleted after the build)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     add_json_flag(p)
     p.set_defaults(func=cmd_index_build)

@@ -17,7 +17,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("--query must not be empty")
     store = load_index(args.index)
     encoder = load_model(args.model or model_that_built(args.index))
-    hits = search_index(encoder, store, args.query, k=args.k)
+    hits = search_index(encoder, store, args.query, k=args.k, dim=args.dim)
     columns = ["rank", "score", "text", *(args.columns or [])]
     unknown = [c for c in args.columns or [] if hits and c not in hits[0]]
     if unknown:
@@ -34,5 +34,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default: %(default)s)")
     p.add_argument("--model", help="encoder spec (default: the one that built the index; others are refused)")
     p.add_argument("--columns", type=column_list, help="extra columns to show, comma-separated")
+    p.add_argument("--dim", type=positive_int, help="the index's dimension, as a check (queries are cut to the "
+                                                    "dimension an index built with --dim records; another is refused)")
     add_json_flag(p)
     p.set_defaults(func=cmd_search)

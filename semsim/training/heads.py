@@ -27,6 +27,9 @@ class PairHead(keras.Model):
         self.mode = mode
         self.scale = scale
         self.joint = joint
+        # Matryoshka (semsim.training.matryoshka): compare the vectors cut to each of these prefix
+        # lengths, re-normalised, and stack the results on a new first axis; None compares them whole.
+        self.dims: tuple[int, ...] | None = None
 
     def call(self, inputs, training=False):
         if self.joint:
@@ -37,9 +40,20 @@ class PairHead(keras.Model):
         else:
             a = self.encoder_model(inputs["a"], training=training)
             b = self.encoder_model(inputs["b"], training=training)
+        if self.dims:
+            return ops.stack([self._compare(_prefix(a, dim), _prefix(b, dim)) for dim in self.dims], axis=0)
+        return self._compare(a, b)
+
+    def _compare(self, a, b):
         if self.mode == "matrix":
             return self.scale * ops.matmul(a, ops.transpose(b))
         return ops.sum(a * b, axis=-1)
+
+
+def _prefix(vectors, dim: int):
+    """The first `dim` dimensions, re-normalised to unit length (computed in float32)."""
+    cut = ops.cast(vectors[:, :dim], "float32")
+    return cut / ops.maximum(ops.sqrt(ops.sum(ops.square(cut), axis=-1, keepdims=True)), 1e-12)
 
 
 @keras.saving.register_keras_serializable(package="semsim")

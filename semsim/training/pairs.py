@@ -52,6 +52,10 @@ def train_pairs(request: PairTrainingRequest, loaded: TrainingData | None = None
 
     runtime = configure_runtime(request)
     encoder = load_encoder(request.base, cache=False)
+    if request.matryoshka_dims:  # the loss of every batch at each prefix length, around its objective
+        from semsim.training.matryoshka import matryoshka_for
+
+        chosen = matryoshka_for(chosen, request.matryoshka_dims, encoder.dim)
     low, high = request.score_range
     scale = (lambda s: (np.asarray(s, dtype="float32") - low) / (high - low)) if high > low else np.asarray
 

@@ -258,6 +258,16 @@ class PairTrainingRequest(TrainingArguments):
     merge_alpha: float = option(1.0, "keep base + ALPHA * (tuned - base) (WiSE-FT); below 1 forgets less",
                                 low=0, high=1, low_open=True, step=0.05,
                                 label="Keep this share of the update (WiSE-FT merge with the base)")
+    matryoshka: str | None = option(None, "Matryoshka dimensions, e.g. 384,256,128,64: the loss is applied to "
+                                    "the embedding cut to each (first N dimensions, re-normalised) and summed, "
+                                    "so a prefix of the vector can be indexed on its own (--dim)",
+                                    label="Matryoshka dimensions (comma-separated, e.g. 384,256,128,64)")
+
+    @property
+    def matryoshka_dims(self) -> tuple[int, ...]:
+        from semsim.matryoshka import parse_dims
+
+        return parse_dims(self.matryoshka)
 
     @property
     def unscored(self) -> bool:
@@ -270,6 +280,12 @@ class PairTrainingRequest(TrainingArguments):
                 raise TrainingError(f"--{name.replace('_', '-')} needs LOW,HIGH with HIGH > LOW, not {value!r}")
         if self.rehearsal_data and self.unscored:
             raise TrainingError("rehearsal pairs need a scored objective (cosent or angular-mse), not mnrl")
+        from semsim.matryoshka import DimensionError
+
+        try:
+            self.matryoshka_dims  # noqa: B018 (parsed to check it)
+        except DimensionError as exc:
+            raise TrainingError(f"--matryoshka: {exc}") from None
 
 
 CLASSIFIER_MODES = {"full": "fine-tune the encoder too", "frozen": "frozen encoder, train the head"}
