@@ -99,7 +99,8 @@ def clean_chunk(chunk: pd.DataFrame, column: str, seen: set[str]) -> tuple[pd.Da
 
 def _encoder_summary(encoder: Any) -> dict[str, Any]:
     summary = {"spec": getattr(encoder, "spec", None), "name": getattr(encoder, "name", None),
-               "dim": int(encoder.dim), "fingerprint": getattr(encoder, "fingerprint", None)}
+               "dim": int(encoder.dim), "fingerprint": getattr(encoder, "fingerprint", None),
+               "precision": getattr(encoder, "precision", None) or "float32"}
     if getattr(encoder, "truncated_from", None):  # --dim: the index records how queries must be cut
         summary["truncated_from"] = int(encoder.truncated_from)
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +60,23 @@ def load_index(index_dir: str | os.PathLike, expected_encoder: Any = None) -> In
     return store
 
 
+class PrecisionMismatchWarning(UserWarning):
+    """The query encoder runs at another precision than the index was built with (the search still runs)."""
+
+
+def precision_note(store: IndexStore, encoder: Any) -> str | None:
+    """What to tell the user when `encoder`'s precision differs from the index's (None when they match)."""
+    from index.storage import precision_mismatch
+
+    return precision_mismatch(store.encoder, encoder)
+
+
+def warn_on_precision_mismatch(store: IndexStore, encoder: Any) -> None:
+    note = precision_note(store, encoder)
+    if note:
+        warnings.warn(note, PrecisionMismatchWarning, stacklevel=3)
+
+
 def search_index(encoder: Any, index: str | os.PathLike | IndexStore, queries: str | Sequence[str],
                  k: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
                  dim: int | None = None) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
@@ -76,6 +94,7 @@ def search_index(encoder: Any, index: str | os.PathLike | IndexStore, queries: s
     except DimensionError as exc:
         raise VectorIndexError(str(exc)) from None
     store.check_encoder(encoder)
+    warn_on_precision_mismatch(store, encoder)
     single = isinstance(queries, str)
     texts = [queries] if single else list(queries)
     if not texts:

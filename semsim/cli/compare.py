@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from semsim.cli.arguments import CliError, positive_int
+from semsim.cli.arguments import CliError, add_precision_argument, positive_int
 from semsim.cli.output import add_json_flag, emit, format_table
 
 TASKS = ("sts", "pairs", "retrieval", "classify")
@@ -18,6 +18,8 @@ MAX_RESAMPLES = 100_000
 
 
 def _check(args: argparse.Namespace) -> None:
+    if args.task == "classify" and args.precision != "float32":
+        raise CliError("--precision is for sentence encoders; --task classify compares classifiers at float32")
     if args.task == "retrieval":
         if args.data:
             raise CliError("--data is for sts, pairs and classify; retrieval takes --queries and --corpus")
@@ -163,7 +165,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         from semsim.encoders import load_encoder
 
-        models = (load_encoder(args.base), load_encoder(args.tuned, cache=args.tuned != args.base))
+        models = (load_encoder(args.base, precision=args.precision),
+                  load_encoder(args.tuned, cache=args.tuned != args.base, precision=args.precision))
     loaded = time.perf_counter()
     items = []
     for model in models:
@@ -208,6 +211,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and samples (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64)
+    add_precision_argument(p)  # both models at it (#17); classifiers only at float32
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
     p.add_argument("--reference", help="the report's reference corpus for relative similarity: a CSV or a bundled "
                                        "corpus name (default: job-titles)")

@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.arguments import (
+    CliError,
+    add_model_argument,
+    add_precision_argument,
+    load_model,
+    positive_int,
+)
 from semsim.cli.output import add_json_flag, emit, format_table, progress_bar
 
 
@@ -91,7 +97,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         rows = ", ".join(str(int(i) + 2) for i in frame.index[empty][:10])
         raise CliError(f"{args.input}: column {args.column!r} is empty in row(s) {rows} (header is row 1); "
                        f"fill or remove those rows so each vector matches a row")
-    encoder = model_with_dim(args.model, args.dim)
+    encoder = model_with_dim(args.model, args.dim, args.precision)
     vectors = encoder.encode(texts.tolist(), batch_size=args.batch_size,
                              progress=progress_bar(f"embedding with {encoder.name}"))
     save_npy_atomically(out, vectors)
@@ -138,6 +144,7 @@ def register(commands: Any, evaluate: Any) -> None:
                                                 "folder of Parquet shards (id, text, vector) and manifest.json")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--overwrite", action="store_true")
+    add_precision_argument(p)
     from semsim.cli.index import add_engine_arguments
 
     add_engine_arguments(p)

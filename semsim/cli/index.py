@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from index.names import KIND_NAMES
-from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.arguments import (
+    CliError,
+    add_model_argument,
+    add_precision_argument,
+    load_model,
+    positive_int,
+)
 from semsim.cli.output import add_json_flag, emit, progress_bar
 
 # -- argument types -----------------------------------------------------------------------------
@@ -104,10 +110,10 @@ def check_local_engine(args: argparse.Namespace) -> None:
         raise CliError("--ray-address and --actors need --engine ray")
 
 
-def model_with_dim(spec: str, dim: int | None) -> Any:
+def model_with_dim(spec: str, dim: int | None, precision: str = "float32") -> Any:
     from semsim.matryoshka import DimensionError, with_dim
 
-    encoder = load_model(spec)
+    encoder = load_model(spec, precision)
     try:
         return with_dim(encoder, dim)
     except DimensionError as exc:
@@ -187,8 +193,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     if reserved:
         raise CliError(f"extra columns cannot be named {reserved}: the index uses those names")
     corpus = check_corpus_csv(path, [column, *extras])
-    encoder = model_with_dim(args.model, args.dim)
-    result = build_index(encoder, corpus, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
+    encoder = model_with_dim(args.model, args.dim, args.precision)
+    result = build_index(encoder, corpus, column=column, out_dir=out, kind=args.kind, batch_size=args.batch_size,
+                         progress=progress_bar(f"indexing with {encoder.name}"), extra_columns=extras,
                          index_params=_index_params(args.param), overwrite=args.overwrite)
     emit(result, args.json, _render_build)
     return 0
@@ -284,6 +291,7 @@ def register(commands: Any, evaluate: Any) -> None:
                    help="with --engine ray: keep the vector shards in this empty folder (default: a hidden "
                         "folder beside --out, deleted after the build)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    add_precision_argument(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_index_build)
 
