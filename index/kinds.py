@@ -650,9 +650,11 @@ class IVFPQIndex(IVFIndex):
         count = self._position_count + sum(len(i) for _, i in self._pending)
         code = self._index.code_size if self._index is not None else math.ceil(self.m * self.nbits / 8)
         centroids = 4 * self.dim * ((self.nlist or 0) + (1 << self.nbits))
-        # Per vector: its code and list entry, the position -> id map and the id registry.
-        resident = len(self) * (code + 8) + count * 8 + len(self) * 8 + centroids + self._store.resident_bytes()
-        mapped = (len(self._store) * 4 * self.dim - self._store.resident_bytes()) if self.refine else 0
+        # Per vector: its code and list entry, the position -> id map and the id registry. The refine
+        # vectors count as mapped: that is how a saved index reads them once opened (while being built
+        # they sit in RAM or in a spill file).
+        resident = len(self) * (code + 8) + count * 8 + len(self) * 8 + centroids
+        mapped = len(self._store) * 4 * self.dim if self.refine else 0
         return {"resident": int(resident), "mapped": int(mapped)}
 
     def to_faiss(self) -> Any:
