@@ -61,7 +61,7 @@ def test_a_checkpoint_save_killed_at_any_step_resumes_from_the_previous_or_the_n
         checkpoint.save(first, 2)  # two generations on disk, as in a run past its second epoch
         calls = {"n": 0, "dead": False}
 
-        def dying(real, name):
+        def dying(real, name, calls=calls, fail_at=fail_at):
             def operation(*args, **kwargs):
                 calls["n"] += 1
                 if calls["n"] >= fail_at:
@@ -72,7 +72,8 @@ def test_a_checkpoint_save_killed_at_any_step_resumes_from_the_previous_or_the_n
 
         real_save = second.save_weights
 
-        def torn_save_weights(path, *args, **kwargs):  # killed half-way through writing the weights
+        def torn_save_weights(path, *args, calls=calls, fail_at=fail_at, real_save=real_save,
+                              **kwargs):  # killed half-way through writing the weights
             calls["n"] += 1
             if calls["n"] >= fail_at:
                 real_save(path, *args, **kwargs)
@@ -300,16 +301,16 @@ def test_two_index_add_commands_at_once_wait_for_each_other_and_lose_no_rows(tin
         for name in ("a", "b"):
             processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "semsim", "index", "add", "--index", str(index_dir), "--corpus",
-                 str(corpus[name]), "--column", "title", "--json"],
+                 str(corpus[name]), "--column", "title", "--model", f"keras-hub:{tiny_bert_dir}", "--json"],
                 cwd=ROOT, env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             readers.append(threading.Thread(target=follow, args=(name, processes[name]), daemon=True))
             readers[-1].start()
         for name in ("a", "b"):
-            assert waiting[name].wait(120), f"{name} never reached the lock: {''.join(stderr[name])[-2000:]}"
+            assert waiting[name].wait(300), f"{name} never reached the lock: {''.join(stderr[name])[-2000:]}"
     results = {}
     for name, process in processes.items():
         out = process.stdout.read()
-        assert process.wait(120) == 0, "".join(stderr[name])[-2000:]
+        assert process.wait(300) == 0, "".join(stderr[name])[-2000:]
         results[name] = json.loads(out)
     assert sorted(r["added"] for r in results.values()) == [60, 60]
     final = open_index(index_dir)
