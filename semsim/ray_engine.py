@@ -91,16 +91,20 @@ def connect(options: RayOptions) -> Any:
         return ray
     # The raylet gives its Python agents 10-20 s to come up before it aborts; a loaded machine needs longer.
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    os.environ.setdefault("RAY_worker_register_timeout_seconds", "300")  # a worker's imports, likewise
     from ray._private import ray_constants  # Ray imported earlier without the variable above
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     root = str(Path(__file__).resolve().parent.parent)  # workers import semsim and index from here
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    # Workers inherit the environment of the raylet this process starts; a runtime_env would do the same
+    # through Ray's runtime-env agent, whose set-up times out on a loaded machine.
+    os.environ["PYTHONPATH"] = path
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     for attempt in range(STARTUP_ATTEMPTS):
         try:
-            ray.init(num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": env})
+            ray.init(num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=False)
             return ray
         except Exception as exc:  # Ray gives its raylet 30 s to register, too little on a loaded machine
             ray.shutdown()
