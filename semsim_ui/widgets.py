@@ -104,9 +104,6 @@ def uploaded_csv(label: str, key: str, help: str | None = None) -> tuple[str, by
     return upload.name, data
 
 
-def _spec_label(spec: str, entries: dict[str, catalog.ModelEntry]) -> str:
-    if spec == CUSTOM:
-        return "Other: type a TF Hub handle, KerasHub preset or folder …"
 UPLOAD = "upload"
 
 
@@ -145,6 +142,9 @@ def corpus_picker(label: str, key: str, default: str = "job-titles", help: str |
     return corpora.Corpus(UPLOAD, upload[0], Path(path), column, tuple(c for c in columns if c != column))
 
 
+def _spec_label(spec: str, entries: dict[str, catalog.ModelEntry]) -> str:
+    if spec == CUSTOM:
+        return "Other: type a TF Hub handle, KerasHub preset or folder …"
     entry = entries.get(spec)
     return entry.label if entry else spec
 
