@@ -16,6 +16,21 @@ with st.sidebar:
     base_spec, tuned_spec = widgets.model_pickers()
     show_all = st.toggle("Offer every index", value=False, key="search.all_indexes",
                          help="Also list indexes built with other models (they are refused, with the reason).")
+    st.header("Rerank")
+    rerank_on = st.toggle("Rerank with a cross-encoder", value=False, key="search.rerank",
+                          help="The index gives the candidates; a pair model re-scores each (query, candidate) "
+                               "pair and the list is re-ordered by that score.")
+    reranker_spec, candidates = None, 100
+    if rerank_on:
+        pair_entries = catalog.pair_models()
+        if pair_entries:
+            pair_labels = {entry.spec: entry.label for entry in pair_entries}
+            reranker_spec = state.choose("Cross-encoder", list(pair_labels), "semsim.search.reranker",
+                                         format_func=pair_labels.get)
+            candidates = int(st.number_input("Candidates to re-score", min_value=1, max_value=1000, value=100,
+                                             step=10, key="search.candidates"))
+        else:
+            st.caption("No pair model yet: train one with `semsim train pair-classifier` (see the Pairs page).")
 
 if not base_spec:
     st.info("Type a model spec in the sidebar.")
@@ -102,6 +117,14 @@ if not query:
     st.stop()
 
 
+reranker = None
+if reranker_spec:
+    try:
+        reranker = resources.pair_model(reranker_spec)
+    except ValueError as exc:  # EncoderError: the folder cannot be loaded
+        widgets.show_error(exc, "choose another cross-encoder in the sidebar, or train it again.")
+
+
 def search(spec, index_dir):
     from semsim.search import search_index
 
@@ -111,10 +134,14 @@ def search(spec, index_dir):
     try:
         store = resources.index(index_dir, expected_encoder=encoder)
         started = time.perf_counter()
-        hits = search_index(encoder, store, query, k=int(k))
+        hits = search_index(encoder, store, query, k=max(int(k), candidates) if reranker else int(k))
     except ValueError as exc:  # VectorIndexError: built with another model, unreadable, ...
         widgets.show_error(exc, "choose an index built with this model, or build one on the Index page.")
         return None
+    if reranker is not None:
+        from semsim.rerank import rerank
+
+        hits = rerank(reranker, query, hits, int(k))
     return hits, time.perf_counter() - started
 
 
@@ -128,14 +155,30 @@ extras = [c for c in catalog.index_entry(Path(base_index)).extra_columns
           if c in ("major_group_name", "unit_group_name", "label")][:1]
 base_frame, tuned_frame = comparisons.compare_rankings(base_hits, tuned_hits, extras)
 
-with left:
-    render.results_table(base_frame, key="search.base", extra_columns=extras)
-    st.caption(f"{len(base_hits)} results in {base_seconds * 1000:.0f} ms")
-if tuned_result:
-    with right:
-        render.results_table(tuned_frame, key="search.tuned", extra_columns=extras)
-        st.caption(f"{len(tuned_hits)} results in {tuned_result[1] * 1000:.0f} ms")
-    st.caption(render.LEGEND)
+if reranker is not None:
+    # Reranked: each side shows both scores and how far the cross-encoder moved each result from its place
+    # among the index's candidates (base vs tuned changes are in the download).
+    from semsim_app import reranking
+
+    sides = [(left, base_hits, base_seconds, "base")]
+    if tuned_result:
+        sides.append((right, tuned_hits, tuned_result[1], "tuned"))
+    for column, hits, seconds, side in sides:
+        with column:
+            render.results_table(reranking.rerank_frame(hits, extras), key=f"search.{side}.reranked",
+                                 extra_columns=[reranking.RERANK_SCORE, reranking.RETRIEVAL_RANK, *extras])
+            st.caption(f"Top {candidates} candidates re-scored by {e(catalog.describe_spec(reranker_spec))} in "
+                       f"{seconds * 1000:.0f} ms · {reranking.moved_summary(hits)}")
+    st.caption(reranking.LEGEND)
+else:
+    with left:
+        render.results_table(base_frame, key="search.base", extra_columns=extras)
+        st.caption(f"{len(base_hits)} results in {base_seconds * 1000:.0f} ms")
+    if tuned_result:
+        with right:
+            render.results_table(tuned_frame, key="search.tuned", extra_columns=extras)
+            st.caption(f"{len(tuned_hits)} results in {tuned_result[1] * 1000:.0f} ms")
+        st.caption(render.LEGEND)
 download = comparisons.results_for_download(query, base_frame,
                                             tuned_frame if tuned_result else tuned_frame.iloc[0:0],
                                             base_spec, tuned_spec or "")

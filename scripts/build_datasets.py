@@ -36,6 +36,9 @@ TITLES_PER_UNIT = 22
 PAIR_COUNTS = {"train": 20_000, "validation": 2_000, "test": 2_000}
 # Share of pairs per graded score: same unit group, then same minor / sub-major / major group, then none.
 GRADE_SHARES = {1.0: 0.40, 0.75: 0.15, 0.5: 0.15, 0.25: 0.15, 0.0: 0.15}
+# Job-title relations (pair classification): pairs per split, a third of each class.
+RELATION_COUNTS = {"train": 6_000, "validation": 600, "test": 1_500}
+RELATIONS = ("same-unit", "same-major", "other-major")
 ESCO_DESCRIPTION_CHARS = 160
 ESCO_QUERIES = 1000
 
@@ -291,6 +294,51 @@ def build_pairs(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]
             f"{split}: {len(units)} unit groups, {len(df)} pairs "
             f"({', '.join(f'{g:g}: {n}' for g, n in sorted(df['score'].value_counts().items(), reverse=True))})",
         )
+    return out
+
+
+def _relation(a: str, b: str) -> str:
+    """The class of two SOC 2010 unit-group codes: same unit group, same major group, or neither."""
+    if a == b:
+        return RELATIONS[0]
+    return RELATIONS[1] if a[:1] == b[:1] else RELATIONS[2]
+
+
+def build_relations(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]:
+    """Job-title pairs in three classes, split by unit group exactly as the graded pairs (split_units)."""
+    by_unit = {u: sorted(g["title"]) for u, g in titles.groupby("unit_group", sort=True)}
+    splits = split_units(list(by_unit))
+    out = {}
+    for split_no, (split, units) in enumerate(sorted(splits.items())):
+        # Seeds of their own: these pairs are drawn independently of the graded ones.
+        rng = np.random.default_rng(SEED + 101 + split_no)
+        combos: dict[str, list[tuple[str, str]]] = {r: [] for r in RELATIONS}
+        combos[RELATIONS[0]] = [(u, u) for u in units if len(by_unit[u]) >= 2]
+        for a, b in itertools.combinations(units, 2):
+            combos[_relation(a, b)].append((a, b))
+        rows: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        target = RELATION_COUNTS[split] // len(RELATIONS)
+        for relation in RELATIONS:
+            got, tries = 0, 0
+            while got < target and tries < 50 * target:
+                tries += 1
+                ua, ub = combos[relation][rng.integers(len(combos[relation]))]
+                ta = by_unit[ua][rng.integers(len(by_unit[ua]))]
+                tb = by_unit[ub][rng.integers(len(by_unit[ub]))]
+                key = (min(ta, tb), max(ta, tb))
+                if ta == tb or key in seen:
+                    continue
+                seen.add(key)
+                rows.append((ta, tb, relation) if rng.random() < 0.5 else (tb, ta, relation))
+                got += 1
+            if got < target:
+                report.note("job_title_relations", f"{split}: only {got} distinct {relation} pairs (wanted {target})")
+        df = pd.DataFrame(rows, columns=["text_a", "text_b", "label"])
+        out[split] = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+        counts = out[split]["label"].value_counts()
+        report.note("job_title_relations", f"{split}: {len(units)} unit groups, {len(df)} pairs ("
+                    + ", ".join(f"{r}: {counts.get(r, 0)}" for r in RELATIONS) + ")")
     return out
 
 
@@ -697,6 +745,20 @@ unit-group pairs sharing a minor group, so their 0.75 pairs come from a handful 
 
 {notes("job_title_pairs")}
 
+### Job-title relations (pair classification)
+
+| file | rows | size |
+| --- | ---: | ---: |
+{rows("job_title_relations_train.csv", "job_title_relations_validation.csv", "job_title_relations_test.csv")}
+
+`job_title_relations_{{train,validation,test}}.csv` columns: `text_a, text_b, label`, a third of the pairs in
+each class: `{RELATIONS[0]}` (both titles in one unit group), `{RELATIONS[1]}` (another unit group of
+the same major group) and `{RELATIONS[2]}`. The unit groups are split exactly as for the graded pairs
+above (`split_units`), so no test title is seen in training by either dataset; the pairs are drawn the
+same way, with seeds of their own.
+
+{notes("job_title_relations")}
+
 ## Rotten Tomatoes review snippets (sentiment)
 
 | file | rows | size |
@@ -735,6 +797,11 @@ Columns: `sentence1, sentence2, score` (gold score, float in 0..5). The source i
 carry two extra source columns, which are ignored (the first seven fields are kept).
 
 {notes("stsb")}
+
+**`sts-b-bands`** (pair classification) is these three files read in three bands of the gold score:
+`equivalent` (>= 4), `related` (2 to 4) and `unrelated` (< 2), keeping the original splits. The bands
+are cut when the files are loaded (`semsim/data.py`), so data/ holds no second copy of the sentences.
+
 
 ## ESCO occupations and a retrieval set
 
@@ -786,6 +853,8 @@ def build(out: Path) -> Report:
     files["job_titles.csv"] = titles
     for split, df in build_pairs(titles, report).items():
         files[f"job_title_pairs_{split}.csv"] = df
+    for split, df in build_relations(titles, report).items():
+        files[f"job_title_relations_{split}.csv"] = df
     for split, df in build_rotten_tomatoes(report).items():
         files[f"rotten_tomatoes_{split}.csv"] = df
     for split, df in build_stsb(report).items():

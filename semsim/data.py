@@ -6,6 +6,7 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import warnings
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 PathOrFile = str | os.PathLike | IO[bytes] | IO[str]
-Kind = Literal["pairs", "labelled", "texts", "sts", "retrieval"]
+Kind = Literal["pairs", "labelled", "texts", "sts", "retrieval", "labelled-pairs"]
 
 # Rows in messages are numbered as a spreadsheet shows them: the header is row 1, so the first data
 # row is row 2. That is the number a user types into Excel's or LibreOffice's "go to" box.
@@ -447,6 +448,101 @@ def load_labelled(source: PathOrFile, text_column: str = "text", label_column: s
     return out
 
 
+# SNLI / MultiNLI as distributed: one JSON object a line; "-" marks a pair the annotators did not agree on.
+NLI_COLUMNS = ("sentence1", "sentence2", "gold_label")
+NO_GOLD_LABEL = "-"
+PAIR_LABEL_COLUMNS = ("text_a", "text_b", "label")
+
+
+def is_jsonl(source: PathOrFile) -> bool:
+    """Whether a path or upload is named like a JSON-lines file (SNLI and MultiNLI ship as .jsonl)."""
+    name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "") or ""
+    return str(name).lower().endswith((".jsonl", ".json"))
+
+
+def _nli_jsonl(source: PathOrFile, name: str) -> pd.DataFrame:
+    """sentence1, sentence2, gold_label of each line of an SNLI/MultiNLI .jsonl, checked line by line."""
+    text = _decode(_read_bytes(source, name), name)
+    rows: list[tuple[str, str, str]] = []
+    dropped = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(name, f"line {number} is not JSON ({exc.msg}); a .jsonl file holds one JSON "
+                                     f"object a line") from None
+        if not isinstance(record, dict):
+            raise DatasetError(name, f"line {number} is not a JSON object")
+        missing = [key for key in NLI_COLUMNS if key not in record]
+        if missing:
+            raise DatasetError(name, f"line {number} lacks {', '.join(repr(k) for k in missing)}; SNLI/MultiNLI "
+                                     f"lines have sentence1, sentence2 and gold_label")
+        a, b, label = (_space_text(record[key]) for key in NLI_COLUMNS)
+        if label == NO_GOLD_LABEL:
+            dropped += 1
+            continue
+        for key, value in zip(NLI_COLUMNS, (a, b, label), strict=True):
+            if not value:
+                raise DatasetError(name, f"line {number}: empty {key}")
+        rows.append((a, b, label))
+    if not rows:
+        raise DatasetError(name, "has no usable lines" + (f" (all {dropped} have gold_label '-')" if dropped else ""))
+    frame = pd.DataFrame(rows, columns=list(PAIR_LABEL_COLUMNS))
+    frame.attrs["dropped_no_gold"] = dropped
+    return frame
+
+
+def _space_text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def load_labelled_pairs(source: PathOrFile, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Labelled text pairs -> DataFrame `text_a, text_b, label` (label as str); at least two classes.
+
+    A CSV with `text_a, text_b, label` (or `columns`: the file's two text columns and its label column),
+    a CSV with SNLI's `sentence1, sentence2, gold_label`, or an SNLI/MultiNLI `.jsonl` file. Pairs whose
+    gold_label is "-" (no annotator majority) are dropped and counted in `attrs["dropped_no_gold"]`.
+    """
+    name = _source_name(source)
+    if is_jsonl(source) and columns is None:
+        out = _nli_jsonl(source, name)
+    else:
+        if columns is None:
+            header = read_csv(source).columns
+            columns = NLI_COLUMNS if set(NLI_COLUMNS) <= set(header) and "text_a" not in header else PAIR_LABEL_COLUMNS
+        col_a, col_b, col_label = columns
+        df = read_csv(source, columns)
+        labels = df[col_label].str.strip()
+        no_gold = (labels == NO_GOLD_LABEL) if col_label == "gold_label" else labels != labels
+        df, labels = df[~no_gold], labels[~no_gold]
+        if df.empty:
+            raise DatasetError(name, f"every row has gold_label '{NO_GOLD_LABEL}'", column=col_label)
+        _fail_rows(name, col_label, labels == "", "missing label")
+        out = pd.DataFrame({"text_a": _texts(df, col_a, name), "text_b": _texts(df, col_b, name),
+                            "label": labels}).reset_index(drop=True)
+        out.attrs["dropped_no_gold"] = int(no_gold.sum())
+    classes = sorted(out["label"].unique())
+    if len(classes) < 2:
+        raise DatasetError(name, f"only one class ({classes[0]!r}); a pair classifier needs at least two")
+    out.attrs["source_name"] = name
+    return out
+
+
+def band_pairs(frame: pd.DataFrame, bands: Sequence[tuple[float, str]]) -> pd.DataFrame:
+    """Scored pairs -> labelled pairs: each score takes the label of the first band whose lower bound it
+    reaches (`bands` highest first, the last one catching the rest)."""
+    scores = frame["score"].to_numpy(dtype=np.float64)
+    labels = np.full(len(frame), bands[-1][1], dtype=object)
+    for low, label in reversed(bands[:-1]):
+        labels[scores >= low] = label
+    out = pd.DataFrame({"text_a": frame["text_a"], "text_b": frame["text_b"], "label": labels.astype(str)})
+    out.attrs.update(frame.attrs)
+    out.attrs["dropped_no_gold"] = 0
+    return out
+
+
 def load_texts(source: PathOrFile, column: str = "text") -> pd.DataFrame:
     """One text per row -> DataFrame with `column` as `text` first, other columns kept.
 
@@ -532,6 +628,8 @@ class BundledDataset:
     score_range: tuple[float, float] | None = None
     text_column: str | None = None  # the column used as text, for kind "texts"
     columns: tuple[str, ...] = field(default_factory=tuple)  # source columns, for kind "pairs"/"sts"
+    # kind "labelled-pairs" read from scored files: (lowest score, label) of each band, highest first
+    bands: tuple[tuple[float, str], ...] = ()
 
     @property
     def splits(self) -> list[str]:
@@ -568,6 +666,24 @@ BUNDLED_DATASETS: dict[str, BundledDataset] = {
             "STS Benchmark sentence pairs with gold similarity 0..5.",
             score_range=(0.0, 5.0),
             columns=("sentence1", "sentence2", "score"),
+        ),
+        BundledDataset(
+            "job-title-relations",
+            "labelled-pairs",
+            {s: f"job_title_relations_{s}.csv" for s in _SPLITS},
+            "ONS SOC 2010 job-title pairs in three classes: same unit group, same major group (another unit "
+            "group), another major group; split by unit group like job-title-pairs.",
+            columns=PAIR_LABEL_COLUMNS,
+        ),
+        BundledDataset(
+            "sts-b-bands",
+            "labelled-pairs",
+            {s: f"stsb_{s}.csv" for s in ("train", "dev", "test")},
+            "STS Benchmark pairs in three bands of the gold score: equivalent (>= 4), related (2 to 4), "
+            "unrelated (< 2); the original splits.",
+            score_range=(0.0, 5.0),
+            columns=("sentence1", "sentence2", "score"),
+            bands=((4.0, "equivalent"), (2.0, "related"), (0.0, "unrelated")),
         ),
         BundledDataset(
             "job-titles",
@@ -627,6 +743,10 @@ def load_bundled(name: str, split: str | None = None) -> pd.DataFrame | tuple[pd
         return load_pairs(path, dataset.score_range, dataset.columns)
     if dataset.kind == "labelled":
         return load_labelled(path)
+    if dataset.kind == "labelled-pairs":
+        if dataset.bands:  # derived from a scored file: no second copy of its texts in data/
+            return band_pairs(load_pairs(path, dataset.score_range, dataset.columns), dataset.bands)
+        return load_labelled_pairs(path, dataset.columns)
     return load_texts(path, dataset.text_column or "text")
 
 
@@ -652,12 +772,14 @@ __all__ = [
     "CsvLayout",
     "DatasetError",
     "ROW_CONVENTION",
+    "band_pairs",
     "bundled_path",
     "content_hash",
     "data_dir",
     "iter_csv",
     "load_bundled",
     "load_labelled",
+    "load_labelled_pairs",
     "load_pairs",
     "load_positive_pairs",
     "load_retrieval",

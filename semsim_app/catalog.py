@@ -19,7 +19,7 @@ class ModelEntry:
 
     spec: str
     label: str
-    kind: str  # "bundled", "tuned", "classifier" or "custom"
+    kind: str  # "bundled", "tuned", "classifier", "pair-classifier" or "custom"
     base: str | None = None
     mode: str | None = None  # classifiers: "frozen" or "full"
     fingerprint: str | None = None
@@ -52,6 +52,15 @@ def model_entry(folder: Path) -> ModelEntry | None:
     created = (folder / CONFIG_FILE).stat().st_mtime
     card = _read_json(folder / MODEL_CARD_JSON) or {}
     base = card.get("base_model") or config.get("base_spec")
+    if config.get("task") == "pair-classifier":  # not an encoder: never offered where one is expected
+        mode = str(config.get("mode", "full"))
+        architecture = str(config.get("architecture", "cross"))
+        labels = tuple(str(x) for x in config.get("labels") or ())
+        kind = "cross-encoder" if architecture == "cross" else "bi-encoder + head"
+        head = str(config.get("head", "classification"))
+        return ModelEntry(str(folder), f"{folder.name} ({kind}, {head}, {mode})", "pair-classifier", base=base,
+                          mode=mode, fingerprint=config.get("fingerprint"), labels=labels, created=created,
+                          extra={"architecture": architecture, "head": head})
     if config.get("task") == "classifier":
         mode = str(config.get("mode", "full"))
         labels = tuple(str(x) for x in config.get("labels") or ())
@@ -81,6 +90,13 @@ def classifiers(mode: str | None = None) -> list[ModelEntry]:
     """Classifier folders (optionally only one mode), newest first."""
     entries = [e for e in map(model_entry, model_folders()) if e is not None and e.kind == "classifier"
                and (mode is None or e.mode == mode)]
+    return sorted(entries, key=lambda e: -(e.created or 0))
+
+
+def pair_models(head: str | None = None) -> list[ModelEntry]:
+    """Pair-classifier folders (cross-encoders and bi-encoder + head; optionally of one head kind), newest first."""
+    entries = [e for e in map(model_entry, model_folders()) if e is not None and e.kind == "pair-classifier"
+               and (head is None or e.extra.get("head") == head)]
     return sorted(entries, key=lambda e: -(e.created or 0))
 
 

@@ -94,6 +94,32 @@ def predictions(folder: str, texts: Sequence[str]) -> tuple[list[str], np.ndarra
         return _predictions(folder, catalog.model_stamp(folder), tuple(texts))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _pair_model(folder: str, stamp: float | None) -> Any:
+    from semsim.pair_classifier import load_pair_classifier
+
+    return load_pair_classifier(folder)
+
+
+def pair_model(folder: str) -> Any:
+    """A pair classifier (cross-encoder or bi-encoder + head) folder; EncoderError when it cannot be loaded."""
+    with st.spinner(f"Loading pair model {Path(folder).name} …"):
+        return _pair_model(folder, catalog.model_stamp(folder))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _pair_predictions(folder: str, stamp: float | None, pairs: tuple[tuple[str, str], ...]) -> tuple[list[str], np.ndarray]:
+    model = _pair_model(folder, stamp)
+    return model.predict([a for a, _ in pairs], [b for _, b in pairs])
+
+
+def pair_predictions(folder: str, pairs: Sequence[tuple[str, str]]) -> tuple[list[str], np.ndarray]:
+    """(labels, probabilities), or (scores as text, scores) for a regression head, cached per (model, pairs)."""
+    pair_model(folder)
+    with st.spinner(f"Scoring {len(pairs):,} pairs with {Path(folder).name} …"):
+        return _pair_predictions(folder, catalog.model_stamp(folder), tuple(pairs))
+
+
 # -- the Evaluate page's measurements (semsim_app.measurements), keyed like the models they use -----------
 @st.cache_data(show_spinner=False, max_entries=64)
 def _pair_items(spec: str, stamp: float | None, dataset: str, rows: int | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ PAGES = {
     "search": ("app_pages/search.py", "Search: base vs tuned", ":material/search:", "search"),
     "similarity": ("app_pages/similarity.py", "Similarity matrix", ":material/grid_on:", "similarity"),
     "sentiment": ("app_pages/sentiment.py", "Sentiment", ":material/reviews:", "sentiment"),
+    "pairs": ("app_pages/pairs.py", "Pairs: cross- vs bi-encoder", ":material/compare_arrows:", "pairs"),
     "evaluate": ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "evaluate"),
 }
 CUSTOM = "__custom__"
@@ -90,9 +91,11 @@ def dataset_todo(exc: Exception) -> str:
     return "fix the row and column named above in the file, then upload it again."
 
 
-def uploaded_csv(label: str, key: str, help: str | None = None) -> tuple[str, bytes] | None:
-    """A CSV upload within the size limit -> (file name, bytes), or None (an error is shown if too big)."""
-    upload = st.file_uploader(label, type=["csv", "tsv", "txt"], key=key, help=help)
+def uploaded_csv(label: str, key: str, help: str | None = None,
+                 types: tuple[str, ...] = ("csv", "tsv", "txt")) -> tuple[str, bytes] | None:
+    """A CSV upload within the size limit -> (file name, bytes), or None (an error is shown if too big).
+    `types`: the file name endings offered (the Pairs page also takes SNLI's .jsonl)."""
+    upload = st.file_uploader(label, type=list(types), key=key, help=help)
     if upload is None:
         return None
     data = upload.getvalue()

@@ -54,6 +54,8 @@ def test_every_bundled_dataset_loads_with_its_kind() -> None:
         "job-titles",
         "esco-occupations",
         "esco-retrieval",
+        "job-title-relations",
+        "sts-b-bands",
     }
     assert set(BUNDLED_DATASETS) == expected
     for name, dataset in BUNDLED_DATASETS.items():
@@ -72,6 +74,8 @@ def test_every_bundled_dataset_loads_with_its_kind() -> None:
                 assert df["score"].dtype == np.float32
             elif dataset.kind == "labelled":
                 assert list(df.columns) == ["text", "label"]
+            elif dataset.kind == "labelled-pairs":
+                assert list(df.columns) == ["text_a", "text_b", "label"] and df["label"].nunique() == 3
             else:
                 assert df.columns[0] == "text" and df.attrs["dropped_empty"] == 0
 

@@ -17,7 +17,7 @@ from semsim.cli.output import terminal_safe
 # sub-parser group under `semsim evaluate`. Every handler is set with parser.set_defaults(func=...).
 # Modules import their heavy dependencies inside the handlers: `semsim --help` must not start TensorFlow.
 COMMAND_MODULES = ["semsim.cli.encoders", "semsim.cli.evaluate", "semsim.cli.index", "semsim.cli.search",
-                   "semsim.cli.train", "semsim.cli.compare"]
+                   "semsim.cli.train", "semsim.cli.compare", "semsim.cli.pairs"]
 
 
 def _error_line(message: object) -> str:

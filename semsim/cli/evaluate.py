@@ -8,6 +8,7 @@ from typing import Any
 
 from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
 from semsim.cli.output import add_json_flag, emit, progress_bar
+from semsim.cli.pairs import load_reranker
 
 
 # -- evaluate sts / pairs -----------------------------------------------------------------------
@@ -31,7 +32,9 @@ def cmd_evaluate_sts(args: argparse.Namespace) -> int:
     else:
         frame = data.load_sts(args.split)
         name = f"sts-b {args.split}"
-    encoder = load_model(args.model)
+    from semsim.pair_classifier import load_pair_scorer
+
+    encoder = load_pair_scorer(args.model)  # a regression cross-encoder scores STS-B pairs itself
     result = {"model": encoder.spec, **PairSimilarityEvaluator.from_frame(frame, name=name)(encoder)}
     emit(result, args.json, _render_correlation)
     return 0
@@ -40,10 +43,12 @@ def cmd_evaluate_sts(args: argparse.Namespace) -> int:
 def cmd_evaluate_pairs(args: argparse.Namespace) -> int:
     from semsim import data
     from semsim.evaluation import PairSimilarityEvaluator
+    from semsim.pair_classifier import load_pair_scorer
 
     frame = data.load_pairs(args.data, score_range=None)
-    encoder = load_model(args.model)
+    encoder = load_pair_scorer(args.model)  # an encoder (cosine) or a pair model (its own score)
     result = {"model": encoder.spec,
+              **({"scored_by": encoder.scored_by} if hasattr(encoder, "scored_by") else {}),
               **PairSimilarityEvaluator.from_frame(frame, name=Path(args.data).name)(encoder)}
     emit(result, args.json, _render_correlation)
     return 0
@@ -69,10 +74,30 @@ def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
     corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
     name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
     evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
+    reranker = load_reranker(args.rerank) if args.rerank else None
     encoder = load_model(args.model)
+    if reranker is not None:
+        from semsim.rerank import evaluate_reranked
+
+        result = evaluate_reranked(evaluator, encoder, reranker, args.candidates,
+                                   progress=progress_bar(f"embedding with {encoder.name}"))
+        emit(result, args.json, _render_reranked)
+        return 0
     result = evaluator(encoder, progress=progress_bar(f"embedding with {encoder.name}"))
     emit(result, args.json, _render_retrieval)
     return 0
+
+
+def _render_reranked(result: dict[str, Any]) -> str:
+    alone = result["bi_encoder_alone"]
+    keys = [k for k in alone if k.startswith(("recall@", "mrr@", "ndcg@"))]
+    lines = [f"{result['name']}: {result['n_queries']} queries against {result['n_corpus']} texts, model "
+             f"{result['model']}, top {result['candidates']} reranked by {result['reranker']}",
+             f"  {'metric':<10} {'bi-encoder':>10} {'reranked':>10} {'delta':>8}"]
+    lines += [f"  {key:<10} {alone[key]:>10.4f} {result[key]:>10.4f} {result[key] - alone[key]:>+8.4f}"
+              for key in keys]
+    lines.append(f"  rerank time per query: p50 {result['rerank_ms_p50']:.1f} ms, p95 {result['rerank_ms_p95']:.1f} ms")
+    return "\n".join(lines)
 
 
 # -- evaluate classify --------------------------------------------------------------------------
@@ -117,7 +142,8 @@ def register(commands: Any, evaluate: Any) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_sts)
 
-    p = evaluate.add_parser("pairs", help="Pearson/Spearman on a scored-pairs CSV (text_a, text_b, score)")
+    p = evaluate.add_parser("pairs", help="Pearson/Spearman on a scored-pairs CSV (text_a, text_b, score); "
+                                          "the model may also be a pair classifier (its regression score)")
     add_model_argument(p)
     p.add_argument("--data", required=True)
     add_json_flag(p)
@@ -128,6 +154,10 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
     p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
     p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--rerank", metavar="DIR", help="re-score each query's top --candidates with this pair "
+                                                   "classifier (a cross-encoder) and report both rankings")
+    p.add_argument("--candidates", type=positive_int, default=100,
+                   help="with --rerank: candidates per query from the bi-encoder (default: %(default)s)")
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_retrieval)
 

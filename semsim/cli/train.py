@@ -1,4 +1,4 @@
-"""The train commands: train pairs (bi-encoder) and train sentiment (classifier), options from the requests."""
+"""The train commands: train pairs (bi-encoder), sentiment (classifier) and pair-classifier (cross-encoder), options from the requests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from semsim.cli.output import add_json_flag, emit, format_table
 from semsim.cli.request_options import add_request_options, request_from_args
-from semsim.training.spec import ClassifierTrainingRequest, PairTrainingRequest
+from semsim.training.spec import ClassifierTrainingRequest, PairClassifierTrainingRequest, PairTrainingRequest
 
 
 def render_card(card: dict[str, Any]) -> str:
@@ -25,11 +25,12 @@ def render_card(card: dict[str, Any]) -> str:
 
 def _train(request_class: type, args: argparse.Namespace) -> int:
     """Run one training request (from options or --request FILE) and print its model card."""
-    from semsim.training import train_classifier, train_pairs
+    from semsim.training import train_classifier, train_pair_classifier, train_pairs
     from semsim.training.card import comparison_rows
 
     request = request_from_args(request_class, args)
-    train = train_pairs if request_class is PairTrainingRequest else train_classifier
+    train = {PairTrainingRequest: train_pairs, ClassifierTrainingRequest: train_classifier,
+             PairClassifierTrainingRequest: train_pair_classifier}[request_class]
     card = train(request, show_progress=sys.stderr.isatty() and not args.json)
     card.setdefault("comparison", comparison_rows(card["metrics"]["base"], card["metrics"]["tuned"]))
     emit(card, args.json, render_card)
@@ -43,7 +44,9 @@ def register(commands: Any, evaluate: Any) -> None:
     for request_class, help_text in ((PairTrainingRequest, "bi-encoder on text pairs (scored: cosent / "
                                       "angular-mse; unscored: mnrl)"),
                                      (ClassifierTrainingRequest, "text classifier (frozen encoder or full "
-                                      "fine-tuning)")):
+                                      "fine-tuning)"),
+                                     (PairClassifierTrainingRequest, "pair classifier: a cross-encoder (or the "
+                                      "bi-encoder baseline) with a classification or regression head")):
         p = kinds.add_parser(request_class.TASK, help=help_text, description=request_class.__doc__)
         add_request_options(p, request_class)
         add_json_flag(p)

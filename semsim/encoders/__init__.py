@@ -76,7 +76,11 @@ def load_folder(path: Path) -> Encoder:
     """A folder: one of ours (semsim.json), a Hugging Face folder, or a TF SavedModel."""
     if (path / CONFIG_FILE).is_file():
         config = read_config(path)
-        if config.get("task") == "classifier":
+        if config.get("task") == "pair-classifier" and config.get("architecture") != "bi":
+            raise EncoderError(f"{path} is a cross-encoder (a pair classifier): it scores pairs of texts and has "
+                               f"no sentence vectors; use it with --rerank, `semsim evaluate pair-classify` or "
+                               f"`semsim evaluate pairs`")
+        if config.get("task") in ("classifier", "pair-classifier"):  # a bi-encoder's encoder is a real encoder
             path = path / "encoder"
             config = read_config(path)
         source = config.get("source")

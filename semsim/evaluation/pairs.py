@@ -54,7 +54,10 @@ class PairSimilarityEvaluator:
         return np.sum(a * b, axis=1)
 
     def __call__(self, encoder: Any) -> dict[str, Any]:
-        cosine = self.cosine_scores(encoder)
+        # A pair model (cross-encoder, regression head) scores each pair itself; an encoder by cosine.
+        score_pairs = getattr(encoder, "score_pairs", None)
+        cosine = (np.asarray(score_pairs(self.texts_a, self.texts_b, batch_size=self.batch_size), dtype=np.float64)
+                  if callable(score_pairs) else self.cosine_scores(encoder))
         pearson, spearman, undefined = correlations(cosine, self.scores)
         result = {"dataset": self.name, "n_pairs": len(self.scores), "pearson": pearson, "spearman": spearman,
                   "pearson_x100": round(pearson * 100, 2), "spearman_x100": round(spearman * 100, 2),

@@ -118,8 +118,9 @@ class RetrievalEvaluator:
         queries, corpus = load_retrieval(queries_path, corpus_path)
         return cls(queries, corpus, **kwargs)
 
-    def rank(self, encoder: Any, progress: ProgressFn | None = None) -> np.ndarray:
-        """Corpus positions ranked best first for each query (top max(ks, cutoff))."""
+    def rank(self, encoder: Any, progress: ProgressFn | None = None, depth: int | None = None) -> np.ndarray:
+        """Corpus positions ranked best first for each query (top max(ks, cutoff), or `depth`: the
+        candidates a reranker re-scores)."""
         # Imported here: `from semsim.evaluation import ...` for pair or classification metrics
         # should not load FAISS.
         from index import FlatIndex
@@ -128,7 +129,10 @@ class RetrievalEvaluator:
         query_vectors = encoder.encode(self.queries, batch_size=self.batch_size)
         index = FlatIndex(corpus_vectors.shape[1])
         index.add(corpus_vectors, np.arange(len(corpus_vectors)))
-        _, ranked = index.search(query_vectors, max(*self.ks, self.cutoff))
+        k = max(*self.ks, self.cutoff)
+        if depth:  # never more candidates than the corpus has (FAISS would pad with id -1)
+            k = min(max(k, depth), len(corpus_vectors))
+        _, ranked = index.search(query_vectors, k)
         return ranked
 
     def __call__(self, encoder: Any, progress: ProgressFn | None = None,

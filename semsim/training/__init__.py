@@ -8,12 +8,14 @@ from typing import Any
 
 from semsim.training.spec import (
     ClassifierTrainingRequest,
+    PairClassifierTrainingRequest,
     PairTrainingRequest,
     TrainingArguments,
     TrainingError,
 )
 
-_TASKS = {"train_pairs": "semsim.training.pairs", "train_classifier": "semsim.training.classify"}
+_TASKS = {"train_pairs": "semsim.training.pairs", "train_classifier": "semsim.training.classify",
+          "train_pair_classifier": "semsim.training.cross"}
 
 
 def __getattr__(name: str) -> Any:
@@ -29,5 +31,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ClassifierTrainingRequest", "PairTrainingRequest", "TrainingArguments", "TrainingError",
-           "train_classifier", "train_pairs"]
+__all__ = ["ClassifierTrainingRequest", "PairClassifierTrainingRequest", "PairTrainingRequest", "TrainingArguments",
+           "TrainingError", "train_classifier", "train_pair_classifier", "train_pairs"]

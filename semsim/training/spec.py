@@ -323,9 +323,101 @@ class ClassifierTrainingRequest(TrainingArguments):
                                 "just the head")
 
 
+PAIR_ARCHITECTURES = {"cross": "cross-encoder: one encoder reads the two texts together ([CLS] a [SEP] b [SEP])",
+                      "bi": "bi-encoder baseline: each text embedded alone, a head on [u, v, |u - v|, u * v]"}
+PAIR_HEADS = {"auto": "classification for labelled pairs, regression for scored pairs",
+              "classification": "one class per pair (text_a, text_b, label)",
+              "regression": "a score per pair (text_a, text_b, score), predicted in --score-range"}
+
+
+USE_CROSS_REFUSAL = (
+    "use-multilingual cannot be a cross-encoder: its encoder is a stack of n-gram convolutions (windows of at "
+    "most 5 tokens) summed over the tokens, with no attention, no segment ids and no separator token, so a "
+    "joined pair would become little more than the sum of the two texts' features, with no way to compare one "
+    "text against the other. Use --architecture bi (the bi-encoder baseline: a head on [u, v, |u - v|, u * v]), "
+    "which suits it.")
+
+
+def cross_encoder_base_refusal(base: str) -> str | None:
+    """Why `base` cannot be a cross-encoder, told from its spec (and a folder's semsim.json) alone."""
+    source = None
+    if base == "use-multilingual":
+        source = "use"
+    elif base.startswith("tfhub:"):
+        source = "tfhub"
+    elif (Path(base).expanduser() / "semsim.json").is_file():
+        try:
+            source = json.loads((Path(base).expanduser() / "semsim.json").read_text(encoding="utf-8")).get("source")
+        except (OSError, ValueError, AttributeError):
+            source = None
+    if source == "use":
+        return USE_CROSS_REFUSAL
+    if source == "tfhub":
+        return (f"{base} cannot be a cross-encoder: a TF Hub SavedModel takes one text per input and exposes no "
+                f"pair preprocessing. Use a keras-hub backbone (minilm, keras-hub:...) or --architecture bi.")
+    return None
+
+
+@dataclasses.dataclass(kw_only=True)
+class PairClassifierTrainingRequest(TrainingArguments):
+    """`semsim train pair-classifier`: a cross-encoder (or the bi-encoder baseline) with a classification or
+    regression head on (text_a, text_b, label | score) pairs."""
+
+    TASK: typing.ClassVar[str] = "pair-classifier"
+
+    base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", form=False)
+    data: str = option(help="pairs CSV (text_a, text_b, label or score), an SNLI/MultiNLI .jsonl, or a bundled "
+                            "name such as job-title-relations, sts-b-bands or sts-b", group="data", form=False)
+    out: str = option(help="folder for the trained pair classifier", group="run", form=False)
+    architecture: str = option("cross", "cross: the pair read together by one encoder; bi: each text "
+                               "embedded alone, a head on [u, v, |u - v|, u * v]",
+                               choices=tuple(PAIR_ARCHITECTURES), group="model", choice_help=PAIR_ARCHITECTURES)
+    head: str = option("auto", "classification (labels) or regression (scores); auto: from the data",
+                       choices=tuple(PAIR_HEADS), group="data", choice_help=PAIR_HEADS)
+    mode: str = option("full", "full: fine-tune the encoder too; frozen: train the head on fixed vectors",
+                       choices=tuple(CLASSIFIER_MODES), group="data", choice_help=CLASSIFIER_MODES)
+    dropout: float = option(0.1, "dropout before the head's dense layer", low=0, high=1, high_open=True,
+                            form=False)
+    max_length: int = option(128, "cross-encoder: tokens of the joined pair; past it the longer text is cut "
+                             "first", low=8, high=512)
+    validation: str | None = option(None, "validation CSV/.jsonl or bundled name (default: a bundled --data's "
+                                    "validation split, else split off --validation-fraction)", group="data",
+                                    form=False)
+    validation_rows: int | None = option(None, "evaluate on a seeded sample of this many validation rows "
+                                         "(default: all)", low=2, group="data",
+                                         label="Validation rows (sample of the validation split)")
+    test: str | None = option(None, "test CSV/.jsonl or bundled name, evaluated in the model card", group="data",
+                              form=False)
+    score_range: tuple[float, float] | None = option(None, "regression: LOW,HIGH of the scores (default: a "
+                                                     "bundled dataset's range, else 0,1)", group="data",
+                                                     form=False)
+    label_order: str | None = option(None, "classification: the labels from least to most related, "
+                                     "comma-separated; rerank scores a pair by its expected place in this "
+                                     "order (default: known label sets in their order, else sorted)",
+                                     group="data", form=False)
+
+    def labels_in_order(self) -> list[str] | None:
+        if not self.label_order:
+            return None
+        return [part.strip() for part in self.label_order.split(",")]
+
+    def _check_together(self) -> None:
+        if self.score_range is not None and not (len(self.score_range) == 2 and self.score_range[1] > self.score_range[0]):
+            raise TrainingError(f"--score-range needs LOW,HIGH with HIGH > LOW, not {self.score_range!r}")
+        order = self.labels_in_order()
+        if order is not None and (not all(order) or len(set(order)) != len(order) or len(order) < 2):
+            raise TrainingError(f"--label-order needs two or more distinct labels, comma-separated, not "
+                                f"{self.label_order!r}")
+        if self.architecture == "cross":
+            refusal = cross_encoder_base_refusal(self.base)
+            if refusal:
+                raise TrainingError(refusal)
+
+
 REQUESTS: dict[str, type[TrainingArguments]] = {
     PairTrainingRequest.TASK: PairTrainingRequest,
     ClassifierTrainingRequest.TASK: ClassifierTrainingRequest,
+    PairClassifierTrainingRequest.TASK: PairClassifierTrainingRequest,
 }
 
 
