@@ -17,15 +17,22 @@ import streamlit as st
 from semsim_app import catalog, corpora, demo, measurements, settings
 from semsim_ui.text import md_escape
 
+PRECISION_KEY = "semsim_precision"  # the sidebar's precision selectbox (widgets.precision_picker)
+
+
+def precision() -> str:
+    """The inference precision chosen in the sidebar (SEMSIM_PRECISION until it is touched)."""
+    return st.session_state.get(PRECISION_KEY) or settings.default_precision()
+
 
 # Models are hundreds of MB each: a base, a tuned model and one more stay loaded (the library's own
 # LRU, SEMSIM_MAX_MODELS, holds the bundled ones), not every model a long-running server ever loaded.
 @st.cache_resource(show_spinner=False, max_entries=3)
-def _encoder(spec: str, stamp: float | None) -> Any:
+def _encoder(spec: str, stamp: float | None, precision: str = "float32") -> Any:
     from semsim.encoders import load_encoder
 
     # A folder is loaded fresh (the stamp keys our cache); other specs use the library's shared cache.
-    encoder = load_encoder(spec, cache=stamp is None)
+    encoder = load_encoder(spec, cache=stamp is None, precision=precision)
     # Trace the inference graph now rather than on the first query: one text, then a batch of another
     # length, after which the relaxed graph serves every shape.
     encoder.encode(["warm up"])
@@ -35,8 +42,10 @@ def _encoder(spec: str, stamp: float | None) -> Any:
 
 def encoder(spec: str) -> Any:
     """The encoder for `spec` (raises semsim.encoders.EncoderError with a user-facing message)."""
-    with st.spinner(f"Loading model {catalog.describe_spec(spec)} …"):
-        return _encoder(spec, catalog.model_stamp(spec))
+    chosen = precision()
+    note = " (int8: the first use of a model quantizes and calibrates it, about a minute)" if chosen == "int8" else ""
+    with st.spinner(f"Loading model {catalog.describe_spec(spec)} at {chosen}{note} …"):
+        return _encoder(spec, catalog.model_stamp(spec), chosen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)  # the Sentiment page's frozen and fine-tuned pair
@@ -58,9 +67,14 @@ def index(index_dir: str, expected_encoder: Any = None) -> Any:
     indexes by resolved path and reopens one whose folder now holds another version (is_stale), so a
     second cache would only keep replaced versions alive in memory.
     """
-    from semsim.search import load_index
+    from semsim.search import load_index, precision_note
 
-    return load_index(index_dir, expected_encoder=expected_encoder)
+    store = load_index(index_dir, expected_encoder=expected_encoder)
+    note = precision_note(store, expected_encoder) if expected_encoder is not None else None
+    if note:  # a warning, not a refusal: the vectors are comparable
+        st.warning(note.replace("use --precision", "choose").replace(") to match", ") in the sidebar to match"),
+                   icon=":material/tune:")
+    return store
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -200,7 +200,25 @@ def model_pickers() -> tuple[str | None, str | None]:
     """The "Models" block of a sidebar: a base encoder (bundled or typed) and a tuned one (None if none)."""
     st.header("Models")
     base = encoder_picker("Base model", state.BASE_MODEL, include_tuned=False, allow_custom=True)
-    return base, tuned_picker("Tuned model")
+    tuned = tuned_picker("Tuned model")
+    precision_picker()
+    return base, tuned
+
+
+def precision_picker() -> str:
+    """What the encoders compute in (semsim.encoders.precision); the vectors stay float32."""
+    from semsim.encoders.precision import PRECISION_CHOICES
+    from semsim_app import settings
+    from semsim_ui.resources import PRECISION_KEY
+
+    if PRECISION_KEY not in st.session_state:
+        st.session_state[PRECISION_KEY] = settings.default_precision()
+    return st.selectbox("Precision", PRECISION_CHOICES, key=PRECISION_KEY,
+                        help="float32: exact. int8: ONNX Runtime, BERT-family models, fastest on a CPU (STS-B "
+                             "within about 0.3 points; the model is quantized once and cached). bfloat16: fast "
+                             "only on CPUs with AVX512-BF16 or AMX. auto: bfloat16 where the CPU has it and a "
+                             "quick STS-B check passes, else float32.")
+
 
 
 def classifier_pickers() -> tuple[str | None, str | None]:

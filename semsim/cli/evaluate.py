@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from semsim.cli.arguments import CliError, add_model_argument, load_model, positive_int
+from semsim.cli.arguments import (
+    CliError,
+    add_model_argument,
+    add_precision_argument,
+    load_model,
+    positive_int,
+)
 from semsim.cli.output import add_json_flag, emit, progress_bar
 from semsim.cli.pairs import load_reranker
 
@@ -21,6 +27,19 @@ def _render_correlation(result: dict[str, Any]) -> str:
     return text
 
 
+def _pair_scorer(args: argparse.Namespace) -> Any:
+    """An encoder at --precision, or a pair classifier (which has no --precision: float32 only)."""
+    from semsim.encoders.base import Encoder
+    from semsim.pair_classifier import load_pair_scorer
+
+    scorer = load_pair_scorer(args.model)
+    if isinstance(scorer, Encoder):
+        return load_model(args.model, args.precision) if args.precision != "float32" else scorer
+    if args.precision != "float32":
+        raise CliError(f"--precision is for sentence encoders; {args.model} is a pair classifier (float32 only)")
+    return scorer
+
+
 def cmd_evaluate_sts(args: argparse.Namespace) -> int:
     from semsim import data
     from semsim.evaluation import PairSimilarityEvaluator
@@ -32,9 +51,7 @@ def cmd_evaluate_sts(args: argparse.Namespace) -> int:
     else:
         frame = data.load_sts(args.split)
         name = f"sts-b {args.split}"
-    from semsim.pair_classifier import load_pair_scorer
-
-    encoder = load_pair_scorer(args.model)  # a regression cross-encoder scores STS-B pairs itself
+    encoder = _pair_scorer(args)  # a regression cross-encoder scores STS-B pairs itself
     result = {"model": encoder.spec, **PairSimilarityEvaluator.from_frame(frame, name=name)(encoder)}
     emit(result, args.json, _render_correlation)
     return 0
@@ -43,10 +60,9 @@ def cmd_evaluate_sts(args: argparse.Namespace) -> int:
 def cmd_evaluate_pairs(args: argparse.Namespace) -> int:
     from semsim import data
     from semsim.evaluation import PairSimilarityEvaluator
-    from semsim.pair_classifier import load_pair_scorer
 
     frame = data.load_pairs(args.data, score_range=None)
-    encoder = load_pair_scorer(args.model)  # an encoder (cosine) or a pair model (its own score)
+    encoder = _pair_scorer(args)  # an encoder (cosine) or a pair model (its own score)
     result = {"model": encoder.spec,
               **({"scored_by": encoder.scored_by} if hasattr(encoder, "scored_by") else {}),
               **PairSimilarityEvaluator.from_frame(frame, name=Path(args.data).name)(encoder)}
@@ -75,7 +91,7 @@ def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
     name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
     evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
     reranker = load_reranker(args.rerank) if args.rerank else None
-    encoder = load_model(args.model)
+    encoder = load_model(args.model, args.precision)
     if reranker is not None:
         from semsim.rerank import evaluate_reranked
 
@@ -139,6 +155,7 @@ def register(commands: Any, evaluate: Any) -> None:
     add_model_argument(p)
     p.add_argument("--data", help="a CSV with sentence1, sentence2, score (0-5) instead of bundled STS-B")
     p.add_argument("--split", choices=["train", "dev", "test"], default="test")
+    add_precision_argument(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_sts)
 
@@ -146,6 +163,7 @@ def register(commands: Any, evaluate: Any) -> None:
                                           "the model may also be a pair classifier (its regression score)")
     add_model_argument(p)
     p.add_argument("--data", required=True)
+    add_precision_argument(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_pairs)
 
@@ -158,6 +176,7 @@ def register(commands: Any, evaluate: Any) -> None:
                                                    "classifier (a cross-encoder) and report both rankings")
     p.add_argument("--candidates", type=positive_int, default=100,
                    help="with --rerank: candidates per query from the bi-encoder (default: %(default)s)")
+    add_precision_argument(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate_retrieval)
 
