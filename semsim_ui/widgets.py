@@ -220,7 +220,6 @@ def precision_picker() -> str:
                              "quick STS-B check passes, else float32.")
 
 
-
 def classifier_pickers() -> tuple[str | None, str | None]:
     """The "Classifiers" block of a sidebar: (frozen-encoder classifier, fine-tuned classifier), None if none."""
     st.header("Classifiers")
