@@ -28,7 +28,7 @@ def test_home_builds_default_index_then_searches(app_env):
     assert results["text"].iloc[0] == "Data scientist"
     assert results["score"].iloc[0] == pytest.approx(1.0, abs=1e-4)
     assert len(results) == 10
-    assert "searched in" in app_env.texts(at)
+    assert "10 results in" in app_env.texts(at)
 
     # A second session (a browser refresh) finds the index on disk and builds nothing.
     again = app_env.app().run()

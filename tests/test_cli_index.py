@@ -30,7 +30,7 @@ def fake_models(monkeypatch):
     """Every model spec loads a trigram encoder named after the spec (so specs differ in fingerprint)."""
     loaded: dict[str, TrigramEncoder] = {}
 
-    def load(spec):
+    def load(spec, precision="float32"):
         return loaded.setdefault(spec, TrigramEncoder(spec=spec, salt=spec))
 
     for module in (semsim.cli.index, semsim.cli.search, semsim.cli.evaluate):
