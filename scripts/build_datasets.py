@@ -297,6 +297,59 @@ def build_pairs(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]
     return out
 
 
+def _sibling_units(unit: str, units: list[str]) -> list[str]:
+    """Unit groups of the same split nearest to `unit` in the hierarchy: the same minor group if any,
+    else the same sub-major group, else the same major group, else any other."""
+    for digits in (3, 2, 1, 0):
+        near = [u for u in units if u != unit and u[:digits] == unit[:digits]]
+        if near:
+            return near
+    return []
+
+
+def _sibling_title(siblings: list[str], by_unit: dict[str, list[str]], rng: np.random.Generator) -> str:
+    """A title of a unit group drawn from `siblings`."""
+    other = siblings[rng.integers(len(siblings))]
+    return by_unit[other][rng.integers(len(by_unit[other]))]
+
+
+def build_groups(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]:
+    """Positive pairs for in-batch negatives, split by unit group exactly as the graded pairs are.
+
+    Per title, two rows: (title, another title of its unit group) and (title, its unit group's name).
+    `negative` is a hierarchy-aware hard negative: a title of a sibling unit group (same minor group
+    where the split has one), never of the title's own unit group. `group_id` is the unit group:
+    rows sharing it are positives of each other, so a batch holds at most one of them."""
+    by_unit = {u: sorted(g["title"]) for u, g in titles.groupby("unit_group", sort=True)}
+    unit_names = dict(zip(titles["unit_group"], titles["unit_group_name"], strict=True))
+    splits = split_units(list(by_unit))
+    out = {}
+    for split_no, (split, units) in enumerate(sorted(splits.items())):
+        rng = np.random.default_rng(SEED + 11 + split_no)
+        rows: list[tuple[str, str, str, str]] = []
+        same_minor = 0
+        for unit in units:
+            members = by_unit[unit]
+            siblings = _sibling_units(unit, units)
+            same_minor += len(members) * (siblings[0][:3] == unit[:3])
+            for title in members:
+                if len(members) >= 2:
+                    mates = [m for m in members if m != title]
+                    mate = mates[rng.integers(len(mates))]
+                    rows.append((title, mate, _sibling_title(siblings, by_unit, rng), unit))
+                rows.append((title, unit_names[unit], _sibling_title(siblings, by_unit, rng), unit))
+        df = pd.DataFrame(rows, columns=["text_a", "text_b", "negative", "group_id"])
+        df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+        out[split] = df
+        n_titles = sum(len(by_unit[u]) for u in units)
+        report.note(
+            "job_title_groups",
+            f"{split}: {len(units)} unit groups, {n_titles} titles, {len(df)} pairs; negatives from a sibling "
+            f"unit group of the same minor group for {same_minor / max(n_titles, 1):.0%} of the titles",
+        )
+    return out
+
+
 def _relation(a: str, b: str) -> str:
     """The class of two SOC 2010 unit-group codes: same unit group, same major group, or neither."""
     if a == b:
@@ -759,6 +812,21 @@ same way, with seeds of their own.
 
 {notes("job_title_relations")}
 
+| file | rows | size |
+| --- | ---: | ---: |
+{rows("job_title_groups_train.csv", "job_title_groups_validation.csv", "job_title_groups_test.csv")}
+
+`job_title_groups_{{train,validation,test}}.csv` (bundled as `job-title-groups`) columns: `text_a, text_b,
+negative, group_id`: unscored **positive** pairs for in-batch negatives (`mnrl`). Per title two rows:
+(title, another title of its unit group) and (title, its unit group's name). `negative` is a
+hierarchy-aware hard negative: a title of a sibling unit group (the same minor group where the split has
+one, else the nearest group above), never of the title's own unit group. `group_id` is the unit group;
+rows sharing it are positives of each other, so a training batch holds at most one of them. **Split:** the
+same unit groups as the graded pairs (`split_units`), so no test title, unit group name or negative is
+seen in training. Nothing here comes from ESCO, which stays an evaluation set.
+
+{notes("job_title_groups")}
+
 ## Rotten Tomatoes review snippets (sentiment)
 
 | file | rows | size |
@@ -801,7 +869,6 @@ carry two extra source columns, which are ignored (the first seven fields are ke
 **`sts-b-bands`** (pair classification) is these three files read in three bands of the gold score:
 `equivalent` (>= 4), `related` (2 to 4) and `unrelated` (< 2), keeping the original splits. The bands
 are cut when the files are loaded (`semsim/data.py`), so data/ holds no second copy of the sentences.
-
 
 ## ESCO occupations and a retrieval set
 
@@ -855,6 +922,8 @@ def build(out: Path) -> Report:
         files[f"job_title_pairs_{split}.csv"] = df
     for split, df in build_relations(titles, report).items():
         files[f"job_title_relations_{split}.csv"] = df
+    for split, df in build_groups(titles, report).items():
+        files[f"job_title_groups_{split}.csv"] = df
     for split, df in build_rotten_tomatoes(report).items():
         files[f"rotten_tomatoes_{split}.csv"] = df
     for split, df in build_stsb(report).items():

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 PathOrFile = str | os.PathLike | IO[bytes] | IO[str]
-Kind = Literal["pairs", "labelled", "texts", "sts", "retrieval", "labelled-pairs"]
+Kind = Literal["pairs", "labelled", "texts", "sts", "retrieval", "labelled-pairs", "positives"]
 
 # Rows in messages are numbered as a spreadsheet shows them: the header is row 1, so the first data
 # row is row 2. That is the number a user types into Excel's or LibreOffice's "go to" box.
@@ -417,14 +417,23 @@ def load_pairs(
     return out
 
 
+# Optional columns of a positive-pairs file: a hard negative per row, and a key marking rows that are
+# positives of each other (one batch holds at most one row of a group_id: in-batch negatives must be false).
+POSITIVE_EXTRAS = ("negative", "group_id")
+
+
 def load_positive_pairs(source: PathOrFile, columns: Sequence[str] = ("text_a", "text_b")) -> pd.DataFrame:
-    """Unscored (positive) pairs -> DataFrame `text_a, text_b`."""
+    """Unscored (positive) pairs -> DataFrame `text_a, text_b`, plus `negative` (a hard negative text)
+    and `group_id` when the file has them."""
     col_a, col_b = columns
     df = read_csv(source, columns)
     name = df.attrs["source_name"]
-    out = pd.DataFrame({"text_a": _texts(df, col_a, name), "text_b": _texts(df, col_b, name)}).reset_index(
-        drop=True
-    )
+    out = pd.DataFrame({"text_a": _texts(df, col_a, name), "text_b": _texts(df, col_b, name)})
+    if "negative" in df.columns:
+        out["negative"] = _texts(df, "negative", name)
+    if "group_id" in df.columns:
+        out["group_id"] = df["group_id"].str.strip()
+    out = out.reset_index(drop=True)
     out.attrs["source_name"] = name
     return out
 
@@ -564,29 +573,38 @@ def load_texts(source: PathOrFile, column: str = "text") -> pd.DataFrame:
     return out
 
 
-def load_retrieval(
-    queries_source: PathOrFile, corpus_source: PathOrFile
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Retrieval evaluation set -> (queries, corpus), cross-checked.
+# Column names other tools give retrieval files, tried in order when no column is named: sentence-
+# transformers' and BEIR's `_id` and `corpus_id`, pyserini's `docid`-style `doc_id`, and plain `id`.
+CORPUS_ID_COLUMNS = ("id", "doc_id", "_id", "corpus_id", "docid")
+CORPUS_TEXT_COLUMNS = ("text", "contents", "document", "passage", "title")
+QUERY_ID_COLUMNS = ("query_id", "qid", "_id", "id", "query-id")
+QUERY_TEXT_COLUMNS = ("query", "text", "question")
+RELEVANT_COLUMNS = ("relevant_ids", "relevant", "corpus_ids", "positive_ids")
 
-    queries: `query_id, query, relevant_ids` (`|`-joined corpus ids, as in the file) plus `relevant`,
-    the parsed list of ids. corpus: `id, text`. Ids are unique; every relevant id is in the corpus.
-    """
-    corpus = read_csv(corpus_source, ("id", "text"))
-    cname = corpus.attrs["source_name"]
-    ids = _texts(corpus, "id", cname)
-    _fail_rows(cname, "id", ids.duplicated(), "duplicate id")
-    corpus_out = pd.DataFrame({"id": ids, "text": _texts(corpus, "text", cname)}).reset_index(drop=True)
-    corpus_out.attrs["source_name"] = cname
 
-    queries = read_csv(queries_source, ("query_id", "query", "relevant_ids"))
-    qname = queries.attrs["source_name"]
-    qids = _texts(queries, "query_id", qname)
+def _pick_column(frame: pd.DataFrame, name: str, given: str | None, candidates: Sequence[str], what: str,
+                 flag: str) -> str:
+    """The column `given` names, else the first of `candidates` the file has; a DatasetError otherwise."""
+    if given is not None:
+        if given not in frame.columns:
+            raise DatasetError(name, f"no column {given!r} ({flag}); the file has: "
+                                     f"{', '.join(repr(c) for c in frame.columns)}")
+        return given
+    for candidate in candidates:
+        if candidate in frame.columns:
+            return candidate
+    raise DatasetError(name, f"no {what} column: looked for {', '.join(repr(c) for c in candidates)}; the file "
+                             f"has {', '.join(repr(c) for c in frame.columns)} (name one with {flag})")
+
+
+def _retrieval_frames(corpus: pd.DataFrame, cname: str, queries: pd.DataFrame, qname: str,
+                      relevant_cells: pd.Series, qids: pd.Series, texts: pd.Series
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the relevant ids against the corpus and assemble the two frames load_retrieval returns."""
     _fail_rows(qname, "query_id", qids.duplicated(), "duplicate query_id")
-    texts = _texts(queries, "query", qname)
-    raw = queries["relevant_ids"].str.strip()
+    raw = relevant_cells.astype(str).str.strip()
     _fail_rows(qname, "relevant_ids", raw == "", "no relevant ids")
-    known = set(ids)
+    known = set(corpus["id"])
     relevant: list[list[str]] = []
     for i, cell in raw.items():
         parsed = [part.strip() for part in cell.split("|") if part.strip()]
@@ -603,7 +621,98 @@ def load_retrieval(
     queries_out = pd.DataFrame({"query_id": qids, "query": texts, "relevant_ids": raw}).reset_index(drop=True)
     queries_out["relevant"] = relevant
     queries_out.attrs["source_name"] = qname
-    return queries_out, corpus_out
+    return queries_out, corpus
+
+
+def load_retrieval(
+    queries_source: PathOrFile, corpus_source: PathOrFile, id_column: str | None = None,
+    text_column: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Retrieval evaluation set -> (queries, corpus), cross-checked.
+
+    queries: `query_id, query, relevant_ids` (`|`-joined corpus ids, as in the file) plus `relevant`,
+    the parsed list of ids. corpus: `id, text`. Ids are unique; every relevant id is in the corpus.
+    The corpus's id column is `id_column`, else the first of CORPUS_ID_COLUMNS it has (`id`, `doc_id`,
+    `_id`, `corpus_id`...); its text column `text_column`, else the first of CORPUS_TEXT_COLUMNS. Query
+    files may call their columns `qid` / `_id`, `text` and `relevant` / `corpus_ids` too.
+    """
+    corpus = read_csv(corpus_source)
+    cname = corpus.attrs["source_name"]
+    id_name = _pick_column(corpus, cname, id_column, CORPUS_ID_COLUMNS, "id", "--id-column")
+    text_name = _pick_column(corpus, cname, text_column, CORPUS_TEXT_COLUMNS, "text", "--text-column")
+    ids = _texts(corpus, id_name, cname)
+    _fail_rows(cname, id_name, ids.duplicated(), "duplicate id")
+    corpus_out = pd.DataFrame({"id": ids, "text": _texts(corpus, text_name, cname)}).reset_index(drop=True)
+    corpus_out.attrs["source_name"] = cname
+
+    queries = read_csv(queries_source)
+    qname = queries.attrs["source_name"]
+    qid_name = _pick_column(queries, qname, None, QUERY_ID_COLUMNS, "query id", "the column query_id")
+    query_name = _pick_column(queries, qname, None, QUERY_TEXT_COLUMNS, "query text", "the column query")
+    relevant_name = _pick_column(queries, qname, None, RELEVANT_COLUMNS, "relevant ids", "the column relevant_ids")
+    return _retrieval_frames(corpus_out, cname, queries, qname, queries[relevant_name],
+                             _texts(queries, qid_name, qname), _texts(queries, query_name, qname))
+
+
+def _jsonl_records(path: Path, name: str) -> list[dict]:
+    """The objects of a .jsonl file, one a line; a DatasetError naming the line otherwise."""
+    text = _decode(_read_bytes(path, name), name)
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(name, f"line {number} is not JSON ({exc.msg})", row=number) from None
+        if not isinstance(record, dict) or "_id" not in record:
+            raise DatasetError(name, f"line {number} is not an object with an _id", row=number)
+        records.append(record)
+    if not records:
+        raise DatasetError(name, "file is empty")
+    return records
+
+
+def load_beir(folder: str | os.PathLike, split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A BEIR folder -> (queries, corpus) as load_retrieval gives them.
+
+    corpus.jsonl: {"_id", "title", "text"} (the text is "title text", as BEIR's own evaluation joins
+    them); queries.jsonl: {"_id", "text"}; qrels/<split>.tsv: query-id, corpus-id, score with a header,
+    a score above 0 marking a relevant document. Only queries with a relevant document are kept."""
+    root = Path(folder)
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    for path in (root / "corpus.jsonl", root / "queries.jsonl", qrels_path):
+        if not path.is_file():
+            raise DatasetError(root.name or str(root), f"not a BEIR folder: {path} is missing")
+    corpus_records = _jsonl_records(root / "corpus.jsonl", "corpus.jsonl")
+    corpus = pd.DataFrame({"id": [str(r["_id"]).strip() for r in corpus_records],
+                           "text": [" ".join(str(r.get(k) or "").strip() for k in ("title", "text")).strip()
+                                    for r in corpus_records]})
+    _fail_rows("corpus.jsonl", "_id", corpus["id"].duplicated(), "duplicate _id")
+    _fail_rows("corpus.jsonl", "text", corpus["text"] == "", "empty title and text")
+    corpus.attrs["source_name"] = "corpus.jsonl"
+    query_records = _jsonl_records(root / "queries.jsonl", "queries.jsonl")
+    query_text = {str(r["_id"]).strip(): str(r.get("text") or "").strip() for r in query_records}
+    qrels = read_csv(qrels_path)
+    qname = qrels.attrs["source_name"]
+    wanted = [c for c in ("query-id", "corpus-id", "score") if c not in qrels.columns]
+    if wanted:
+        raise DatasetError(qname, f"missing column(s) {', '.join(wanted)}; a BEIR qrels file has query-id, "
+                                  f"corpus-id, score")
+    scores = _scores(qrels, "score", qname, None)
+    relevant: dict[str, list[str]] = {}
+    for qid, cid, score in zip(qrels["query-id"].str.strip(), qrels["corpus-id"].str.strip(), scores, strict=True):
+        if score > 0:
+            relevant.setdefault(qid, []).append(cid)
+    missing = [q for q in relevant if q not in query_text]
+    if missing:
+        raise DatasetError(qname, f"query id(s) not in queries.jsonl: {', '.join(repr(q) for q in missing[:5])}")
+    qids = pd.Series(list(relevant), dtype=str)
+    texts = pd.Series([query_text[q] for q in qids], dtype=str)
+    if (texts == "").any():
+        raise DatasetError("queries.jsonl", f"query {qids[texts == ''].iloc[0]!r} has no text")
+    cells = pd.Series(["|".join(relevant[q]) for q in qids], dtype=str)
+    return _retrieval_frames(corpus, "corpus.jsonl", pd.DataFrame(), qname, cells, qids, texts)
 
 
 # ------------------------------------------------------------------------------------------ bundled
@@ -652,6 +761,15 @@ BUNDLED_DATASETS: dict[str, BundledDataset] = {
             "splits by unit group, so test titles are unseen.",
             score_range=(0.0, 1.0),
             columns=("text_a", "text_b", "score"),
+        ),
+        BundledDataset(
+            "job-title-groups",
+            "positives",
+            {s: f"job_title_groups_{s}.csv" for s in _SPLITS},
+            "ONS SOC 2010 positive pairs: (title, another title of its unit group) and (title, its unit group "
+            "name), each with a title of a sibling unit group as hard negative; split by unit group like "
+            "job-title-pairs.",
+            columns=("text_a", "text_b"),
         ),
         BundledDataset(
             "rotten-tomatoes",
@@ -743,6 +861,8 @@ def load_bundled(name: str, split: str | None = None) -> pd.DataFrame | tuple[pd
         return load_pairs(path, dataset.score_range, dataset.columns)
     if dataset.kind == "labelled":
         return load_labelled(path)
+    if dataset.kind == "positives":
+        return load_positive_pairs(path, dataset.columns)
     if dataset.kind == "labelled-pairs":
         if dataset.bands:  # derived from a scored file: no second copy of its texts in data/
             return band_pairs(load_pairs(path, dataset.score_range, dataset.columns), dataset.bands)
@@ -782,6 +902,7 @@ __all__ = [
     "load_labelled_pairs",
     "load_pairs",
     "load_positive_pairs",
+    "load_beir",
     "load_retrieval",
     "load_sts",
     "load_texts",

@@ -52,6 +52,7 @@ def test_every_bundled_dataset_loads_with_its_kind() -> None:
         "rotten-tomatoes",
         "sts-b",
         "job-titles",
+        "job-title-groups",
         "esco-occupations",
         "esco-retrieval",
         "job-title-relations",
@@ -74,6 +75,8 @@ def test_every_bundled_dataset_loads_with_its_kind() -> None:
                 assert df["score"].dtype == np.float32
             elif dataset.kind == "labelled":
                 assert list(df.columns) == ["text", "label"]
+            elif dataset.kind == "positives":
+                assert list(df.columns) == ["text_a", "text_b", "negative", "group_id"]
             elif dataset.kind == "labelled-pairs":
                 assert list(df.columns) == ["text_a", "text_b", "label"] and df["label"].nunique() == 3
             else:
@@ -151,6 +154,29 @@ def test_pair_splits_share_no_unit_group_or_title(
     n_units = titles["unit_group"].nunique()
     assert 0.07 * n_units <= len(units["test"]) <= 0.13 * n_units
     assert 0.07 * n_units <= len(units["validation"]) <= 0.13 * n_units
+
+
+def test_job_title_groups_split_like_the_pairs_with_sibling_negatives(
+    titles: pd.DataFrame, pairs: dict[str, pd.DataFrame]
+) -> None:
+    """Positives and their hard negatives come from the split's own unit groups: no test unit group, title or
+    unit group name is ever trained on, and a negative is never of its anchor's unit group."""
+    unit = dict(zip(titles["title"], titles["unit_group"], strict=True))
+    names = dict(zip(titles["unit_group"], titles["unit_group_name"], strict=True))
+    pair_units = {s: {unit[t] for t in set(df["text_a"]) | set(df["text_b"])} for s, df in pairs.items()}
+    groups = {s: data.load_bundled("job-title-groups", s) for s in ("train", "validation", "test")}
+    for split, df in groups.items():
+        assert set(df["group_id"]) == pair_units[split], split
+        assert (df["text_a"].map(unit) == df["group_id"]).all()
+        assert df["text_b"].map(lambda t: unit.get(t) or next(u for u, n in names.items() if n == t)).eq(
+            df["group_id"]).all()
+        negative_units = df["negative"].map(unit)
+        assert (negative_units != df["group_id"]).all() and negative_units.isin(pair_units[split]).all()
+        # Mostly a sibling: the same minor group (3-digit prefix) where the split has one.
+        same_minor = (negative_units.str[:3] == df["group_id"].str[:3]).mean()
+        assert same_minor > (0.8 if split == "train" else 0.2), split
+    train_texts = set(groups["train"]["text_a"]) | set(groups["train"]["negative"])
+    assert not train_texts & (set(groups["test"]["text_a"]) | set(groups["validation"]["text_a"]))
 
 
 def test_rotten_tomatoes_splits() -> None:
