@@ -84,12 +84,21 @@ def cmd_evaluate_retrieval(args: argparse.Namespace) -> int:
     from semsim import data
     from semsim.evaluation import RetrievalEvaluator
 
-    if bool(args.queries) != bool(args.corpus):
+    if args.beir and (args.queries or args.corpus):
+        raise CliError("--beir FOLDER holds the queries and the corpus; drop --queries and --corpus")
+    corpus_is_beir = bool(args.corpus) and (Path(args.corpus) / "corpus.jsonl").is_file()
+    if not args.beir and not corpus_is_beir and bool(args.queries) != bool(args.corpus):
         raise CliError("give both --queries and --corpus, or neither (for the bundled ESCO set)")
     queries = args.queries or data.bundled_path("esco-retrieval", "queries")
     corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
     name = "esco-retrieval" if not (args.queries or args.corpus) else Path(queries).name
-    evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size)
+    beir = args.beir or (args.corpus if corpus_is_beir else None)
+    if beir:  # a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+        evaluator = RetrievalEvaluator.from_beir(beir, args.split, name=f"{Path(beir).name} ({args.split})",
+                                                 batch_size=args.batch_size)
+    else:
+        evaluator = RetrievalEvaluator.from_files(queries, corpus, name=name, batch_size=args.batch_size,
+                                                  id_column=args.id_column, text_column=args.text_column)
     reranker = load_reranker(args.rerank) if args.rerank else None
     encoder = load_model(args.model, args.precision)
     if reranker is not None:
@@ -170,7 +179,14 @@ def register(commands: Any, evaluate: Any) -> None:
     p = evaluate.add_parser("retrieval", help="recall@k, MRR@10, nDCG@10 on a query set (ESCO by default)")
     add_model_argument(p)
     p.add_argument("--queries", help="CSV: query_id, query, relevant_ids (default: bundled ESCO queries)")
-    p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus)")
+    p.add_argument("--corpus", help="CSV: id, text (default: bundled ESCO corpus); the id column may also be "
+                                    "doc_id, _id or corpus_id; a BEIR folder works too")
+    p.add_argument("--id-column", help="the corpus CSV's id column (default: the first of id, doc_id, _id, "
+                                       "corpus_id it has)")
+    p.add_argument("--text-column", help="the corpus CSV's text column (default: text)")
+    p.add_argument("--beir", metavar="FOLDER", help="a BEIR folder: corpus.jsonl, queries.jsonl, "
+                                                    "qrels/SPLIT.tsv")
+    p.add_argument("--split", default="test", help="with --beir: the qrels split (default: test)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--rerank", metavar="DIR", help="re-score each query's top --candidates with this pair "
                                                    "classifier (a cross-encoder) and report both rankings")

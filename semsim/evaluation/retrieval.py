@@ -111,11 +111,21 @@ class RetrievalEvaluator:
 
     @classmethod
     def from_files(cls, queries_path: str | os.PathLike, corpus_path: str | os.PathLike,
+                   id_column: str | None = None, text_column: str | None = None,
                    **kwargs: Any) -> RetrievalEvaluator:
-        """From the two CSVs, checked by semsim.data (clear errors with row numbers)."""
+        """From the two CSVs, checked by semsim.data (clear errors with row numbers); the corpus's id and
+        text columns are found by name (`id`, `doc_id`, `_id`, `corpus_id`...) unless given."""
         from semsim.data import load_retrieval
 
-        queries, corpus = load_retrieval(queries_path, corpus_path)
+        queries, corpus = load_retrieval(queries_path, corpus_path, id_column=id_column, text_column=text_column)
+        return cls(queries, corpus, **kwargs)
+
+    @classmethod
+    def from_beir(cls, folder: str | os.PathLike, split: str = "test", **kwargs: Any) -> RetrievalEvaluator:
+        """From a BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv."""
+        from semsim.data import load_beir
+
+        queries, corpus = load_beir(folder, split)
         return cls(queries, corpus, **kwargs)
 
     def rank(self, encoder: Any, progress: ProgressFn | None = None, depth: int | None = None) -> np.ndarray:
