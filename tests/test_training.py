@@ -374,15 +374,19 @@ def test_ungrouped_batches_keep_the_plain_seeded_order():
     assert [batches[i][0].tolist() for i in range(3)] == [order[:4].tolist(), order[4:8].tolist(), order[8:].tolist()]
 
 
-def test_add_rehearsal_rescales_scores_and_labels_groups():
-    from semsim.training.batches import add_rehearsal
+def test_part_table_rescales_each_part_and_labels_its_rows():
+    from semsim.training.batches import part_table
+    from semsim.training.inputs import LoadedPart
+    from semsim.training.parts import Part
 
     general = pd.DataFrame({"text_a": ["a", "b"], "text_b": ["c", "d"], "score": [0.0, 5.0], "x": [1, 2]})
-    both = add_rehearsal(make_pairs(4), general, (0.0, 5.0), (0.0, 1.0))
-    assert both["group"].tolist() == ["train"] * 4 + ["rehearsal"] * 2
-    assert both["score"].tolist()[-2:] == [0.0, 1.0]
+    both = part_table([LoadedPart(Part("tiny", "cosent", role="train"), make_pairs(4), (0.0, 1.0), "tiny", "x"),
+                       LoadedPart(Part("general", "cosent", role="rehearsal"), general, (0.0, 5.0), "general", "y")])
+    assert both["part"].tolist() == [0] * 4 + [1] * 2
+    assert both["target"].tolist()[-2:] == [0.0, 1.0]
+    assert both["keys"].isna().all()  # scored parts need no duplicate-free batches
     with pytest.raises(TrainingError, match="empty"):
-        add_rehearsal(make_pairs(4), general, (5.0, 5.0), (0.0, 1.0))
+        part_table([LoadedPart(Part("general", "cosent"), general, (5.0, 5.0), "general", "y")])
 
 
 def test_interpolate_weights():

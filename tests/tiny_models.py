@@ -100,3 +100,19 @@ def make_hub_bert_pair(folder: Path, buckets: int = 97, dim: int = 8, length: in
     enc.trainable_variables = [enc.embeddings, enc.pooler]
     tf.saved_model.save(enc, str(folder / "encoder"))
     return folder / "encoder", folder / "preprocess"
+
+
+class BagOfWords:
+    """A deterministic stand-in encoder without Keras: unit vectors of hashed words (shared words, similar
+    texts), for code that only calls encode()."""
+
+    spec = name = "bag-of-words"
+
+    def encode(self, texts, batch_size=64, progress=None):
+        import numpy as np
+
+        vectors = np.zeros((len(texts), 64), "float32")
+        for row, text in enumerate(texts):
+            for word in str(text).lower().split():
+                vectors[row, sum(map(ord, word)) * 7 % 64] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)

@@ -15,7 +15,9 @@ FAST = {"epochs": 2, "batch_size": 16, "learning_rate": 5e-3, "warmup_ratio": 0.
 
 
 def pair_request(base: str, out: str | Path, **fields: Any) -> PairTrainingRequest:
-    return PairTrainingRequest(base=base, data="tiny-pairs", out=str(out), **{"evaluate_sts": False, **FAST,
+    # No forgetting guard or STS-B rehearsal by default here: tiny models, and frames the test makes.
+    return PairTrainingRequest(base=base, data="tiny-pairs", out=str(out), **{"evaluate_sts": False,
+                                                                               "rehearsal": False, **FAST,
                                                                                **fields})
 
 

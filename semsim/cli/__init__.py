@@ -17,12 +17,13 @@ from semsim.cli.output import terminal_safe
 # sub-parser group under `semsim evaluate`. Every handler is set with parser.set_defaults(func=...).
 # Modules import their heavy dependencies inside the handlers: `semsim --help` must not start TensorFlow.
 COMMAND_MODULES = ["semsim.cli.encoders", "semsim.cli.evaluate", "semsim.cli.index", "semsim.cli.search",
-                   "semsim.cli.train", "semsim.cli.compare", "semsim.cli.pairs"]
+                   "semsim.cli.train", "semsim.cli.compare", "semsim.cli.pairs", "semsim.cli.mine"]
 
 
 def _error_line(message: object) -> str:
     """An error as one line a terminal shows as text (user text in it may hold escapes or newlines)."""
     return " ".join(terminal_safe(str(message)).split("\n")).strip()
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit code 2, as for every user error

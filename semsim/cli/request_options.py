@@ -35,11 +35,13 @@ def score_range(value: str) -> tuple[float, float]:
 
 def _help(spec: FieldSpec) -> str:
     text = spec.help
-    if spec.kind is not bool and spec.default is not None and not spec.required:
+    if spec.kind is not bool and spec.default is not None and not spec.required and not spec.repeat:
         shown = ",".join(f"{v:g}" for v in spec.default) if spec.kind is tuple else spec.default
         text += f" (default: {shown})"
     if spec.limits_text():
         text += f"; range {spec.limits_text()}"
+    if spec.kind is bool and spec.default is True:
+        text += " (on unless this flag is given)"
     return text.replace("%", "%%")
 
 
@@ -50,6 +52,8 @@ def add_request_options(parser: argparse.ArgumentParser, request: type[TrainingA
         options: dict[str, Any] = {"dest": spec.name, "help": _help(spec), "default": argparse.SUPPRESS}
         if spec.kind is bool:
             options["action"] = "store_false" if spec.default is True else "store_true"
+        elif spec.repeat:  # a tuple of strings, one per use of the flag (--part A --part B)
+            options.update(action="append", type=str, metavar=spec.name.rstrip("s").upper())
         else:
             options["type"] = score_range if spec.kind is tuple else _number(spec.kind) if spec.kind in (
                 int, float) else str
@@ -64,7 +68,8 @@ def add_request_options(parser: argparse.ArgumentParser, request: type[TrainingA
 
 def request_from_args(request: type[TrainingArguments], args: argparse.Namespace) -> TrainingArguments:
     """The request the options describe (checked by the request itself; TrainingError when wrong)."""
-    given = {spec.name: getattr(args, spec.name) for spec in fields(request) if hasattr(args, spec.name)}
+    given = {spec.name: tuple(getattr(args, spec.name)) if spec.repeat else getattr(args, spec.name)
+             for spec in fields(request) if hasattr(args, spec.name)}
     if getattr(args, "request", None):
         if given:
             flags = ", ".join(spec.flag for spec in fields(request) if spec.name in given)

@@ -20,7 +20,13 @@ def render_card(card: dict[str, Any]) -> str:
     head = (f"saved {card['name']}: {training['epochs_run']} epoch(s), best epoch {training['best_epoch']}, "
             f"{training['seconds']:.1f}s on {training['device']}"
             + (" (cancelled)" if training.get("cancelled") else ""))
-    return head + "\n" + format_table(rows, ["dataset", "metric", "base", "tuned", "delta"])
+    parts = card.get("parts") or []
+    if len(parts) > 1:  # a multi-task run: what each part was and how many steps it got
+        head += "\nparts: " + "; ".join(f"{p['dataset']} ({p['objective']}, weight {p['weight']:g}, {p['rows']:,} rows, "
+                                       f"{p['steps']} steps)" for p in parts)
+    lost = (card.get("guard") or {}).get("forgotten") or []
+    warning = "".join(f"\nwarning: {text}" for text in lost)
+    return head + "\n" + format_table(rows, ["dataset", "metric", "base", "tuned", "delta"]) + warning
 
 
 def _train(request_class: type, args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
-"""Fine-tuning: requests (spec), their data (inputs), batches, heads, objectives, optimizers, the shared
-loop, the pair and classifier tasks, callbacks and model cards.
+"""Fine-tuning: requests (spec), a pair run's parts and recipes (parts), their data (inputs), batches, heads,
+objectives, optimizers, the shared loop, the pair and classifier tasks, hard-negative mining (negatives),
+callbacks and model cards.
 
-Importing the package, `spec` or `inputs` loads no Keras (the app and `semsim --help` read the requests);
+Importing the package, `spec`, `parts` or `inputs` loads no Keras (the app and `semsim --help` read the requests);
 the training functions load the backend when first used."""
 
 from typing import Any

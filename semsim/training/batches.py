@@ -1,4 +1,4 @@
-"""Training batches: an epoch-seeded, group-aware batch order, pair-batch inputs, and rehearsal mixing."""
+"""Training batches: an epoch-seeded, group-aware, weighted batch order, pair-batch inputs, and the parts' rows."""
 
 from __future__ import annotations
 
@@ -21,36 +21,100 @@ class EpochSeededBatches(keras.utils.PyDataset):
     it trains on several datasets at once: in-batch losses (CoSENT ranks every pair against every other
     pair of the batch; in-batch negatives) would otherwise compare scores or texts across datasets whose
     scales mean different things. Batches of all groups are then shuffled together.
+
+    `weights` (group label -> weight) draws round(weight x rows) rows of a group each epoch: a seeded
+    subset below 1, every row and then more above (sentence-transformers' proportional sampling, scaled).
+    `keys` (one tuple of hashables per row, or None) keep rows that share any key out of one batch, as
+    sentence-transformers' NoDuplicatesBatchSampler does for in-batch negatives: a repeated text, or two
+    rows of one group_id, would make a true positive count as a negative. Each group keeps its number of
+    batches every epoch, so the epoch's length never changes.
     """
 
     def __init__(self, n_rows: int, batch_size: int, make_batch: Callable[[Any], tuple[Any, Any]],
                  seed: int, shuffle: bool = True, max_batches: int | None = None,
-                 groups: Sequence[Any] | None = None):
+                 groups: Sequence[Any] | None = None, weights: dict[Any, float] | None = None,
+                 keys: Sequence[tuple[Any, ...] | None] | None = None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.n_rows, self.batch_size, self.make_batch = n_rows, batch_size, make_batch
         self.seed, self.shuffle, self.max_batches = seed, shuffle, max_batches
         if groups is not None and len(groups) != n_rows:
             raise ValueError(f"groups has {len(groups)} labels for {n_rows} rows")
+        if keys is not None and len(keys) != n_rows:
+            raise ValueError(f"keys has {len(keys)} entries for {n_rows} rows")
+        self.keys = keys
         # Group members in row order; a single group is the plain, ungrouped case.
         if groups is None:
-            self.members = [np.arange(n_rows)]
+            self.labels, self.members = [None], [np.arange(n_rows)]
         else:
             labels = np.asarray(groups)
-            self.members = [np.flatnonzero(labels == label) for label in dict.fromkeys(labels.tolist())]
-        self.n_batches = sum(math.ceil(len(rows) / batch_size) for rows in self.members)
+            self.labels = list(dict.fromkeys(labels.tolist()))
+            self.members = [np.flatnonzero(labels == label) for label in self.labels]
+        weights = weights or {}
+        self.draws = [max(1, round(len(rows) * float(weights.get(label, 1.0))))
+                      for label, rows in zip(self.labels, self.members, strict=True)]
+        self.group_batches = [math.ceil(draw / batch_size) for draw in self.draws]
+        self.keyed = [keys is not None and keys[int(rows[0])] is not None if len(rows) else False
+                      for rows in self.members]
+        self.n_batches = sum(self.group_batches)
         self.set_epoch(0)
+
+    def _draw(self, rows: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+        """`count` of `rows`: whole shuffled passes, then a shuffled part of one more."""
+        if not self.shuffle:
+            return np.resize(rows, count)
+        passes = [rng.permutation(rows) for _ in range(math.ceil(count / len(rows)))]
+        return np.concatenate(passes)[:count]
+
+    def _no_duplicate_batches(self, rows: np.ndarray, n_batches: int) -> list[np.ndarray]:
+        """`n_batches` batches of `rows`, none holding two rows that share a key. A row that clashes with
+        the batch being filled goes to the next batch with room for it; one that fits nowhere is left out
+        of this epoch, and an empty batch takes a row of the fullest one (both rare)."""
+        keys = self.keys
+        batches: list[list[int]] = [[] for _ in range(n_batches)]
+        taken: list[set[Any]] = [set() for _ in range(n_batches)]
+        current = 0
+        for row in rows.tolist():
+            own = keys[row] or ()
+            while current < n_batches and len(batches[current]) >= self.batch_size:
+                current += 1
+            for j in range(current, n_batches):
+                if len(batches[j]) < self.batch_size and not taken[j].intersection(own):
+                    batches[j].append(row)
+                    taken[j].update(own)
+                    break
+        for batch in batches:
+            if not batch:
+                fullest = max(batches, key=len)
+                batch.append(fullest.pop())
+        return [np.asarray(batch) for batch in batches]
 
     def set_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng([self.seed, epoch])
-        if len(self.members) == 1:
+        if len(self.members) == 1 and not self.keyed[0] and self.draws[0] == self.n_rows:
             order = rng.permutation(self.n_rows) if self.shuffle else np.arange(self.n_rows)
             self.batches = [order[i:i + self.batch_size] for i in range(0, self.n_rows, self.batch_size)]
+            self.batch_groups = [0] * len(self.batches)
             return
-        batches = []
-        for rows in self.members:
-            rows = rng.permutation(rows) if self.shuffle else rows
-            batches += [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
-        self.batches = [batches[i] for i in rng.permutation(len(batches))] if self.shuffle else batches
+        batches, owners = [], []
+        for group, (rows, count, n_batches) in enumerate(zip(self.members, self.draws, self.group_batches,
+                                                             strict=True)):
+            rows = self._draw(rows, count, rng)
+            if self.keyed[group]:
+                made = self._no_duplicate_batches(rows, n_batches)
+            else:
+                made = [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+            batches += made
+            owners += [group] * len(made)
+        order = rng.permutation(len(batches)) if self.shuffle else np.arange(len(batches))
+        self.batches = [batches[i] for i in order]
+        self.batch_groups = [owners[i] for i in order]
+
+    def steps_per_group(self) -> dict[Any, int]:
+        """How many of this epoch's batches (within max_batches) each group label gets."""
+        counts = dict.fromkeys(self.labels, 0)
+        for group in self.batch_groups[:len(self)]:
+            counts[self.labels[group]] += 1
+        return counts
 
     def __len__(self) -> int:
         return min(self.n_batches, self.max_batches) if self.max_batches else self.n_batches
@@ -118,16 +182,35 @@ def pair_batch_inputs(encoder: Any, texts_a: list[str], texts_b: list[str], join
             "b": {name: value[n:] for name, value in both.items()}}
 
 
-def add_rehearsal(train: pd.DataFrame, rehearsal: pd.DataFrame, rehearsal_range: tuple[float, float],
-                  score_range: tuple[float, float]) -> pd.DataFrame:
-    """Domain pairs plus general-domain "rehearsal" pairs, against forgetting general similarity.
+def part_table(parts: Sequence[Any]) -> pd.DataFrame:
+    """Every part's rows in one table for EpochSeededBatches: text_a, text_b, negative ("" when the part
+    has none), target (the score mapped from the part's range onto [0, 1]; 0 for unscored parts), part
+    (its index, the batches' group) and keys (the texts and group_id an mnrl batch may hold once each).
 
-    Rehearsal scores are mapped linearly from their own range into the training range, and a `group`
-    column keeps the two sources in separate batches (see EpochSeededBatches).
-    """
-    (low, high), (to_low, to_high) = rehearsal_range, score_range
-    if not high > low:
-        raise TrainingError(f"rehearsal score range {rehearsal_range} is empty")
-    extra = rehearsal[["text_a", "text_b", "score"]].copy()
-    extra["score"] = to_low + (extra["score"].astype("float64") - low) / (high - low) * (to_high - to_low)
-    return pd.concat([train.assign(group="train"), extra.assign(group="rehearsal")], ignore_index=True)
+    Each part keeps its own scale: a rehearsal pair scoring 4.2 of 5 becomes 0.84, comparable with the
+    domain's 0..1 only within its own batches, which is where CoSENT compares them."""
+    tables = []
+    for index, loaded in enumerate(parts):
+        frame = loaded.frame
+        if loaded.part.unscored:
+            target = np.zeros(len(frame))
+        else:
+            low, high = loaded.score_range
+            if not high > low:
+                raise TrainingError(f"the score range {loaded.score_range} of {loaded.name} is empty")
+            target = (frame["score"].to_numpy("float64") - low) / (high - low)
+        negative = frame["negative"].astype(str) if loaded.part.unscored and "negative" in frame else ""
+        table = pd.DataFrame({"text_a": frame["text_a"].astype(str).to_numpy(),
+                              "text_b": frame["text_b"].astype(str).to_numpy(),
+                              "negative": negative if isinstance(negative, str) else negative.to_numpy(),
+                              "target": target.astype("float32"), "part": index})
+        if loaded.part.unscored:
+            group_ids = frame["group_id"].astype(str).to_numpy() if "group_id" in frame else None
+            table["keys"] = [tuple(x for x in (a, b, n, ("group_id", g) if g is not None else None) if x)
+                             for a, b, n, g in zip(table["text_a"], table["text_b"], table["negative"],
+                                                   group_ids if group_ids is not None else [None] * len(table),
+                                                   strict=True)]
+        else:
+            table["keys"] = None
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)

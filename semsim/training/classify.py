@@ -22,6 +22,23 @@ from semsim.training.loop import (
 from semsim.training.objectives import ClassificationObjective
 from semsim.training.spec import ClassifierTrainingRequest
 
+# Frozen mode fits the head on cached vectors to convergence: epochs are a fraction of a second each, so
+# no step cap, and early stopping on validation accuracy ends it (the request's epochs, step cap and
+# patience are for training the encoder, where an epoch takes minutes).
+FROZEN_MAX_EPOCHS = 300
+FROZEN_PATIENCE = 10
+
+
+def frozen_validation(head: Any, vectors: np.ndarray, labels: list[str], names: list[str]) -> Any:
+    """The validation metric of a frozen run from cached vectors: the head alone, no encoder pass."""
+    from semsim.evaluation import classification_metrics
+
+    def evaluate() -> dict[str, Any]:
+        probabilities = np.asarray(head(vectors, training=False))
+        predicted = [names[i] for i in probabilities.argmax(axis=1)]
+        return {"dataset": "validation", **classification_metrics(labels, predicted, probabilities, names)}
+    return evaluate
+
 
 def warm_up_head(encoder: Any, objective: ClassificationObjective, head: Any, texts: list[str],
                  labels: np.ndarray, request: ClassifierTrainingRequest) -> dict[str, Any] | None:
@@ -78,10 +95,18 @@ def train_classifier(request: ClassifierTrainingRequest, loaded: TrainingData | 
 
     texts = train["text"].tolist()
     head_warmup = None
+    fit_request, validate = request, lambda: evaluators["validation"](classifier)
     if request.mode == "frozen":
-        # Feature-based: the encoder never changes, so embed once and train only the head on vectors.
+        # Feature-based: the encoder never changes, so embed once and train only the head on vectors,
+        # validated on cached vectors too, until validation accuracy stops improving.
         encoder.model.trainable = False
         vectors = encoder.encode(texts)
+        validate = frozen_validation(classifier.head, encoder.encode(validation["text"].tolist()),
+                                     validation["label"].astype(str).tolist(), labels)
+        # No warm-up: the schedule spans the epoch budget, and a warm-up over a tenth of it would hold the
+        # head's learning rate down for its first 30 epochs.
+        fit_request = request.replace(epochs=FROZEN_MAX_EPOCHS, max_steps_per_epoch=None, patience=FROZEN_PATIENCE,
+                                      warmup_ratio=0.0)
         model = objective.build_model(None, classifier.head)
 
         def make_batch(rows: np.ndarray):
@@ -97,10 +122,9 @@ def train_classifier(request: ClassifierTrainingRequest, loaded: TrainingData | 
 
         learning_rate = None
     batches = EpochSeededBatches(len(train), request.batch_size, make_batch, seed=request.seed,
-                                 max_batches=request.max_steps_per_epoch)
+                                 max_batches=fit_request.max_steps_per_epoch)
     model(make_batch(np.arange(min(2, len(train))))[0])
-    training = run_fit(model, objective, batches, request, work,
-                       lambda: evaluators["validation"](classifier), show_progress, learning_rate)
+    training = run_fit(model, objective, batches, fit_request, work, validate, show_progress, learning_rate)
     tuned_metrics = {role: evaluator(classifier) for role, evaluator in evaluators.items()}
 
     if request.mode == "full":
@@ -117,7 +141,11 @@ def train_classifier(request: ClassifierTrainingRequest, loaded: TrainingData | 
                                 learning_rate or request.learning_rate},
             "training": {**training, **runtime, **({"head_warmup": head_warmup} if request.mode == "full" else {})},
             "metrics": {"base": base_metrics, "tuned": tuned_metrics},
-            "notes": [*loaded.notes, f"'base' is the majority-class baseline (always '{majority}')."]}
+            "notes": [*loaded.notes, f"'base' is the majority-class baseline (always '{majority}')."]
+            + ([f"Frozen encoder: the head was fitted on cached vectors to convergence (at most "
+                f"{FROZEN_MAX_EPOCHS} epochs, no step cap, stopping after {FROZEN_PATIENCE} epochs without a "
+                f"better validation accuracy, best weights kept); --epochs, --max-steps-per-epoch and "
+                f"--patience apply when the encoder trains."] if request.mode == "frozen" else [])}
     write_model_card(work, card)
     publish_output(work, out)
     return card

@@ -13,7 +13,9 @@ class PairHead(keras.Model):
     """Siamese bi-encoder: one shared encoder embeds both sides; the head compares them.
 
     `mode="cosine"` returns one cosine per pair, `mode="matrix"` the scaled (batch, batch) similarity
-    matrix used for in-batch negatives.
+    matrix used for in-batch negatives, `mode="similarities"` the unscaled cosine matrix of text_a against
+    every row of b (text_b, then any hard negatives), from which a multi-task loss takes what its
+    objective needs (MultiTaskObjective).
 
     `joint=True`: both sides come padded to one length (pair_batch_inputs), and the encoder embeds them
     in one pass over 2 x batch rows. Rows never interact inside the encoder, so the vectors are the
@@ -47,6 +49,8 @@ class PairHead(keras.Model):
     def _compare(self, a, b):
         if self.mode == "matrix":
             return self.scale * ops.matmul(a, ops.transpose(b))
+        if self.mode == "similarities":
+            return ops.matmul(a, ops.transpose(b))
         return ops.sum(a * b, axis=-1)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from semsim import data
+from semsim.training.parts import Part, request_parts
 from semsim.training.spec import ClassifierTrainingRequest, PairTrainingRequest, TrainingError
 
 # mnrl learns from positive pairs only: a graded pair counts as positive at or above this share of its range.
@@ -32,6 +33,7 @@ class TrainingData:
     hashes: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> content hash
     notes: list[str] = dataclasses.field(default_factory=list)  # what loading changed, for people
     validation_split_off: bool = False  # validation was held out of `train` (no validation data given)
+    parts: list[Any] = dataclasses.field(default_factory=list)  # pairs: LoadedPart per part, the first is `train`
 
 
 def bundled_split(name: str, role: str) -> str:
@@ -80,26 +82,60 @@ def check_rows(frame: pd.DataFrame | None, role: str, batch_size: int) -> None:
 
 
 # -- pairs --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LoadedPart:
+    """One part of a pair run with its rows: (text_a, text_b, score) for scored objectives, (text_a,
+    text_b[, negative][, group_id]) for mnrl; `score_range` is the range its scores come in."""
+
+    part: Part
+    frame: pd.DataFrame
+    score_range: tuple[float, float] | None
+    name: str
+    sha256: str
+
+
 def _positives(frame: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
     cut = low + POSITIVE_THRESHOLD * (high - low)
     return frame[frame["score"] >= cut][["text_a", "text_b"]].reset_index(drop=True)
 
 
-def _load_pairs(request: PairTrainingRequest, source: Any, role: str, notes: list[str]) -> pd.DataFrame:
-    """One split of pairs: graded (text_a, text_b, score) or, for mnrl, positive (text_a, text_b)."""
+def _load_part_rows(part: Part, source: Any, split: str, score_range: tuple[float, float] | None,
+                    notes: list[str], note: bool) -> pd.DataFrame:
+    """One split of a part's dataset, in the columns its objective trains on."""
     bundled = data.BUNDLED_DATASETS.get(source) if isinstance(source, str) else None
     if bundled is not None:
-        frame = data.load_pairs(resolve(source, role), bundled.score_range, bundled.columns)
-        if request.unscored:
+        path = resolve(source, split)
+        if bundled.kind == "positives":
+            if not part.unscored:
+                raise TrainingError(f"{source} holds unscored positive pairs: train it with mnrl, not "
+                                    f"{part.objective}")
+            return data.load_positive_pairs(path, bundled.columns)
+        if bundled.kind not in ("pairs", "sts"):
+            raise TrainingError(f"{source} is not a pairs dataset (it holds {bundled.kind}); choose one of "
+                                f"{', '.join(n for n, d in data.BUNDLED_DATASETS.items() if d.kind in PAIR_KINDS)}")
+        frame = data.load_pairs(path, bundled.score_range, bundled.columns)
+        if part.unscored:
             low, high = bundled.score_range
             frame = _positives(frame, low, high)
-            if role == "train":
-                notes.append(f"mnrl trains on positive pairs only: {len(frame):,} pairs scoring at least "
-                             f"{low + POSITIVE_THRESHOLD * (high - low):g}.")
+            if note:
+                notes.append(f"mnrl trains {source} on its positive pairs only: {len(frame):,} pairs scoring at "
+                             f"least {low + POSITIVE_THRESHOLD * (high - low):g}.")
         return frame
-    if request.unscored:
+    if part.unscored:
         return data.load_positive_pairs(source)
-    return data.load_pairs(source, score_range=tuple(request.score_range))
+    return data.load_pairs(source, score_range=score_range)
+
+
+PAIR_KINDS = ("pairs", "sts", "positives")
+
+
+def _part_range(part: Part, request: PairTrainingRequest) -> tuple[float, float]:
+    bundled = data.BUNDLED_DATASETS.get(part.dataset)
+    if part.role == "rehearsal" and request.rehearsal_score_range:
+        return tuple(request.rehearsal_score_range)
+    if bundled is not None and bundled.score_range is not None:
+        return tuple(bundled.score_range)
+    return tuple(request.score_range)
 
 
 def _name(source: Any, default: str) -> str:
@@ -108,56 +144,84 @@ def _name(source: Any, default: str) -> str:
     return getattr(source, "name", None) or default
 
 
-def load_pair_data(request: PairTrainingRequest, sources: dict[str, Any] | None = None) -> TrainingData:
-    """Load, split and check the data of a pair-training request.
+def _hash(source: Any, frame: pd.DataFrame, split: str) -> str:
+    if isinstance(source, str):
+        return data.content_hash(resolve(source, split))
+    return data.content_hash(frame)
 
-    `sources` maps a role (train, validation, test) to a file-like object or frame that replaces the
-    request's path for it: the page checks an upload before it is saved; tests pass frames."""
+
+def load_pair_data(request: PairTrainingRequest, sources: dict[str, Any] | None = None) -> TrainingData:
+    """Load, split and check the data of a pair-training request: every part, validation and test.
+
+    `sources` maps a role (train, validation, test, rehearsal) or a part's dataset name to a file-like
+    object or frame that replaces the request's path for it: the page checks an upload before it is
+    saved; tests pass frames."""
     sources = sources or {}
-    notes: list[str] = []
+    parts, notes = request_parts(request)
+    loaded_parts: list[LoadedPart] = []
+    for index, part in enumerate(parts):
+        key = "train" if index == 0 else "rehearsal" if part.role == "rehearsal" else part.dataset
+        source = sources.get(key, sources.get(part.dataset, part.dataset))
+        score_range = None if part.unscored else _part_range(part, request)
+        if isinstance(source, pd.DataFrame):
+            frame = source
+        else:
+            frame = _load_part_rows(part, source, "train", score_range, notes, note=True)
+        name = _name(source if not isinstance(source, pd.DataFrame) else part.dataset, part.role)
+        loaded_parts.append(LoadedPart(part, frame, score_range, name, _hash(source, frame, "train")))
+    first = loaded_parts[0]
     frames: dict[str, pd.DataFrame | None] = {}
-    names: dict[str, str] = {}
-    hashes: dict[str, str] = {}
-    for role, path in (("train", request.data), ("validation", request.validation), ("test", request.test)):
+    names = {"train": first.name}
+    hashes = {"train": first.sha256}
+    validation = request.validation
+    if validation is None and "validation" not in sources and first.part.dataset in data.BUNDLED_DATASETS:
+        if "validation" in data.BUNDLED_DATASETS[first.part.dataset].splits or bundled_split(
+                first.part.dataset, "validation") == "dev":
+            validation = first.part.dataset
+            notes.append(f"Validation: the bundled {validation} validation split.")
+    for role, path in (("validation", validation), ("test", request.test)):
         source = sources.get(role, path)
         if source is None:
             frames[role] = None
             continue
-        frame = source if isinstance(source, pd.DataFrame) else _load_pairs(request, source, role, notes)
+        frame = source if isinstance(source, pd.DataFrame) else _load_part_rows(
+            first.part, source, role, first.score_range, notes, note=False)
         frames[role] = frame
         names[role] = _name(source if not isinstance(source, pd.DataFrame) else path, role)
-        hashes[role] = data.content_hash(resolve(source, role)) if isinstance(source, str) else data.content_hash(frame)
-    result = TrainingData(frames["train"], frames["validation"], frames["test"], names=names, hashes=hashes,
-                          notes=notes)
-    if request.rehearsal_data:
-        bundled = data.BUNDLED_DATASETS.get(request.rehearsal_data)
-        result.rehearsal_range = (tuple(request.rehearsal_score_range or ())
-                                  or (bundled.score_range if bundled else None) or tuple(request.score_range))
-        path = resolve(request.rehearsal_data, "train")
-        result.rehearsal = sources.get("rehearsal")
-        if result.rehearsal is None:
-            result.rehearsal = data.load_pairs(path, score_range=result.rehearsal_range,
-                                               columns=bundled.columns if bundled else ("text_a", "text_b", "score"))
-        result.names["rehearsal"] = _name(request.rehearsal_data, "rehearsal")
-        result.hashes["rehearsal"] = data.content_hash(result.rehearsal)
+        hashes[role] = _hash(source, frame, role)
+    result = TrainingData(first.frame, frames["validation"], frames["test"], names=names, hashes=hashes,
+                          notes=notes, parts=loaded_parts)
+    rehearsal = next((p for p in loaded_parts if p.part.role == "rehearsal"), None)
+    if rehearsal is not None:
+        result.rehearsal, result.rehearsal_range = rehearsal.frame, rehearsal.score_range
+        result.names["rehearsal"], result.hashes["rehearsal"] = rehearsal.name, rehearsal.sha256
     return check_pair_data(request, result)
 
 
 def check_pair_data(request: PairTrainingRequest, loaded: TrainingData) -> TrainingData:
     """Hold out validation if none was given, sample it, and refuse data that cannot train."""
+    first = loaded.parts[0] if loaded.parts else None
+    unscored = first.part.unscored if first else request.unscored
+    objective = first.part.objective if first else request.objective
     train, validation = loaded.train, loaded.validation
-    if not request.unscored and "score" not in train.columns:
-        raise TrainingError(f"the {request.objective} objective needs a score column; use mnrl for unscored pairs")
+    if not unscored and "score" not in train.columns:
+        raise TrainingError(f"the {objective} objective needs a score column; use mnrl for unscored pairs")
     if validation is None and train is not None and len(train) >= 4:
         train, validation = split_validation(train, request.validation_fraction, request.seed)
         loaded.validation_split_off = True
     check_rows(train, "training", request.batch_size)
     check_rows(validation, "validation", 2)
-    if not request.unscored and train["score"].nunique() < 2:
+    if not unscored and train["score"].nunique() < 2:
         raise TrainingError("every training pair has the same score: there is nothing to learn from; use pairs "
                             "with different scores, or the mnrl objective for unscored pairs")
-    if loaded.rehearsal is not None:
-        check_rows(loaded.rehearsal, "rehearsal", 2)
+    for other in loaded.parts[1:]:
+        what = "rehearsal" if other.part.role == "rehearsal" else f"{other.name} part"
+        check_rows(other.frame, what, 2)
+        if not other.part.unscored and "score" not in other.frame.columns:
+            raise TrainingError(f"the {what} needs a score column for {other.part.objective}; use mnrl for "
+                                f"unscored pairs")
+    if first is not None:
+        loaded.parts[0] = dataclasses.replace(first, frame=train)
     loaded.train, loaded.validation = train, _sample(validation, request.validation_rows, request.seed)
     return loaded
 

@@ -33,6 +33,12 @@ class Objective:
     def targets(self, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype="float32")
 
+    def matrix_loss(self, scores, similarities):
+        """The loss from a batch's (batch, candidates) cosine matrix, text_a against [text_b; negatives]:
+        what a multi-task run computes (MultiTaskObjective). Pair scores sit on its diagonal."""
+        n = ops.shape(similarities)[0]
+        return self.loss(scores, ops.diagonal(similarities[:, :n]))
+
     def describe(self) -> dict[str, Any]:
         return {"objective": self.name}
 
@@ -96,8 +102,47 @@ class MultipleNegativesRankingObjective(Objective):
     def targets(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype="float32")  # ignored: the diagonal is the target
 
+    def matrix_loss(self, scores, similarities):
+        # Candidates are every text_b of the batch and then every hard negative, as in
+        # sentence-transformers' MultipleNegativesRankingLoss: row i's own text_b is column i.
+        return self.loss(scores, self.scale * ops.cast(similarities, "float32"))
+
     def describe(self) -> dict[str, Any]:
         return {"objective": self.name, "scale": self.scale}
+
+
+class MultiTaskObjective(Objective):
+    """Several objectives in one compiled loss, one per part of a multi-task run.
+
+    Every batch comes from one part (EpochSeededBatches' groups); its targets are (batch, 2): the scaled
+    score, and the index of the part's objective. The model returns the cosine matrix of text_a against
+    text_b (plus hard negatives), which feeds any of the pair objectives (matrix_loss); each objective's
+    loss is computed and all but the batch's own are multiplied by zero, which costs a few (batch, batch)
+    operations against an encoder pass, and keeps one program for every part."""
+
+    name = "multi-task"
+
+    def __init__(self, objectives: list[Objective]):
+        self.objectives = list(objectives)
+
+    def build_model(self, encoder_model: keras.Model, joint: bool = False) -> keras.Model:
+        return PairHead(encoder_model, mode="similarities", joint=joint)
+
+    def loss(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        scores, which = y_true[:, 0], y_true[0, 1]
+        total = ops.zeros((), "float32")
+        for index, objective in enumerate(self.objectives):
+            chosen = ops.cast(ops.equal(which, float(index)), "float32")
+            total = total + chosen * objective.matrix_loss(scores, y_pred)
+        return total
+
+    def targets(self, values: np.ndarray, index: int = 0) -> np.ndarray:
+        values = np.asarray(values, dtype="float32")
+        return np.stack([values, np.full(len(values), index, dtype="float32")], axis=1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"objective": self.name, "objectives": [o.describe() for o in self.objectives]}
 
 
 class ClassificationObjective(Objective):

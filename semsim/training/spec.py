@@ -28,16 +28,18 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, label: str | N
            choices: tuple[Any, ...] | None = None, low: float | None = None, high: float | None = None,
            low_open: bool = False, high_open: bool = False, flag: str | None = None,
            group: str = "hyperparameters", form: bool = True, step: float | None = None,
-           fmt: str | None = None, choice_help: dict[str, str] | None = None, toggle: Any = None) -> Any:
+           fmt: str | None = None, choice_help: dict[str, str] | None = None, toggle: Any = None,
+           repeat: bool = False) -> Any:
     """A request field with what the CLI and the form need to offer it, and the limits `check` enforces.
 
     `flag`: the CLI flag when it is not --field-name (a bool defaulting to True is offered as a
     --no-... flag); `group`: where the form puts it ("model", "data", "hyperparameters", "run");
     `form=False`: CLI only (resume and the like); `low_open`/`high_open`: the limit itself is excluded;
-    `toggle`: the form offers an optional value as a checkbox that sets it to this value."""
+    `toggle`: the form offers an optional value as a checkbox that sets it to this value; `repeat`: a
+    tuple of strings given by repeating the flag (argparse's append), such as --part."""
     metadata = {"help": help, "label": label, "choices": choices, "low": low, "high": high,
                 "low_open": low_open, "high_open": high_open, "flag": flag, "group": group, "form": form,
-                "step": step, "fmt": fmt, "choice_help": choice_help or {}, "toggle": toggle}
+                "step": step, "fmt": fmt, "choice_help": choice_help or {}, "toggle": toggle, "repeat": repeat}
     if isinstance(default, list | tuple | dict):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
@@ -67,6 +69,7 @@ class FieldSpec:
     fmt: str | None
     choice_help: dict[str, str]
     toggle: Any
+    repeat: bool = False
 
     def limits_text(self) -> str:
         if self.low is None and self.high is None:
@@ -112,7 +115,8 @@ def fields(request: type | Any) -> list[FieldSpec]:
             choices=meta.get("choices"), low=meta.get("low"), high=meta.get("high"),
             low_open=bool(meta.get("low_open")), high_open=bool(meta.get("high_open")), flag=flag,
             group=meta.get("group", "hyperparameters"), form=meta.get("form", True), step=meta.get("step"),
-            fmt=meta.get("fmt"), choice_help=meta.get("choice_help") or {}, toggle=meta.get("toggle")))
+            fmt=meta.get("fmt"), choice_help=meta.get("choice_help") or {}, toggle=meta.get("toggle"),
+            repeat=bool(meta.get("repeat"))))
     return specs
 
 
@@ -231,30 +235,46 @@ class PairTrainingRequest(TrainingArguments):
     TASK: typing.ClassVar[str] = "pairs"
 
     base: str = option(DEFAULT_MODEL, "base encoder spec", group="model", form=False)  # the page has a picker
-    data: str = option(help="pairs CSV (text_a, text_b[, score]) or a bundled name such as job-title-pairs",
-                       group="data", form=False)
+    data: str | None = option(None, "pairs CSV (text_a, text_b[, score]; mnrl: text_a, text_b[, negative]) or a "
+                              "bundled name such as job-title-pairs: the first part, validated on",
+                              group="data", form=False)
     out: str = option(help="folder for the tuned model", group="run", form=False)
-    objective: str = option("cosent", "training objective", choices=tuple(OBJECTIVE_HELP), group="data",
+    objective: str = option("cosent", "training objective of --data", choices=tuple(OBJECTIVE_HELP), group="data",
                             choice_help=OBJECTIVE_HELP)
-    validation: str | None = option(None, "validation CSV or bundled name (default: split off "
-                                    "--validation-fraction)", group="data", form=False)
+    parts: tuple[str, ...] = option((), "another dataset trained alongside, in batches of its own with its own "
+                                    "objective: DATASET:OBJECTIVE[:WEIGHT], WEIGHT = the share of its rows an "
+                                    "epoch draws (default 1); repeat for more, e.g. --part job-title-groups:mnrl "
+                                    "--part sts-b:cosent:0.5", flag="--part", repeat=True, group="data",
+                                    label="More training parts, one DATASET:OBJECTIVE[:WEIGHT] a line")
+    recipe: bool = option(True, "add the parts a bundled --data is best trained with (job-title-pairs: "
+                          "job-title-groups positives with hierarchy-aware hard negatives, mnrl), chosen on "
+                          "validation", flag="--no-recipe", group="data",
+                          label="Use the dataset's recommended recipe (chosen on validation data)")
+    rehearsal: bool = option(True, "forgetting guard: train on general-domain scored pairs (--rehearsal-data) "
+                             "alongside, in batches of their own, for English base encoders",
+                             flag="--no-rehearsal", group="data",
+                             label="Rehearse general similarity (STS-B train pairs, in batches of their own)")
+    rehearsal_data: str = option("sts-b", "the rehearsal pairs: a scored CSV or a bundled name", group="data",
+                                 form=False)
+    rehearsal_weight: float = option(1.0, "share of the rehearsal rows an epoch draws", low=0, high=100,
+                                     low_open=True, group="data", form=False)
+    rehearsal_score_range: tuple[float, float] | None = option(None, "LOW,HIGH of the rehearsal scores "
+                                                               "(default: the bundled range, else "
+                                                               "--score-range)", group="data", form=False)
+    validation: str | None = option(None, "validation CSV or bundled name (default: a bundled --data's "
+                                    "validation split, else split off --validation-fraction)", group="data",
+                                    form=False)
     validation_rows: int | None = option(None, "evaluate on a seeded sample of this many validation rows "
                                          "(default: all)", low=2, group="data",
                                          label="Validation rows (sample of the validation split)")
     test: str | None = option(None, "test CSV or bundled name, evaluated for base and tuned in the model card",
                               group="data", form=False)
-    score_range: tuple[float, float] = option((0.0, 1.0), "LOW,HIGH of the scores in --data", group="data",
-                                              form=False)
-    evaluate_sts: bool = option(True, "STS-B test for base and tuned in the model card", flag="--no-sts",
-                                group="data", label="Evaluate STS-B test in the model card (slower)")
-    rehearsal_data: str | None = option(None, "general-domain scored pairs trained alongside in batches of "
-                                        "their own, against forgetting (a CSV or a bundled name such as "
-                                        "sts-b)", group="data", toggle="sts-b",
-                                        label="Rehearse general similarity (STS-B train pairs, in batches "
-                                              "of their own)")
-    rehearsal_score_range: tuple[float, float] | None = option(None, "LOW,HIGH of the rehearsal scores "
-                                                               "(default: the bundled range, else "
-                                                               "--score-range)", group="data", form=False)
+    score_range: tuple[float, float] = option((0.0, 1.0), "LOW,HIGH of the scores in --data and in CSV parts",
+                                              group="data", form=False)
+    evaluate_sts: bool = option(True, "forgetting guard in the model card: STS-B test and ESCO retrieval for "
+                                "base and tuned", flag="--no-sts", group="data", form=False)
+    guard_rows: int | None = option(None, "guard on a seeded sample of this many STS-B test pairs and ESCO "
+                                    "queries (default: all)", low=2, group="data", form=False)
     merge_alpha: float = option(1.0, "keep base + ALPHA * (tuned - base) (WiSE-FT); below 1 forgets less",
                                 low=0, high=1, low_open=True, step=0.05,
                                 label="Keep this share of the update (WiSE-FT merge with the base)")
@@ -278,8 +298,10 @@ class PairTrainingRequest(TrainingArguments):
             value = getattr(self, name)
             if value is not None and not (len(value) == 2 and value[1] > value[0]):
                 raise TrainingError(f"--{name.replace('_', '-')} needs LOW,HIGH with HIGH > LOW, not {value!r}")
-        if self.rehearsal_data and self.unscored:
-            raise TrainingError("rehearsal pairs need a scored objective (cosent or angular-mse), not mnrl")
+        if not (self.data or self.parts):
+            raise TrainingError("nothing to train on: give --data, or one --part or more")
+        if self.rehearsal and not str(self.rehearsal_data).strip():
+            raise TrainingError("--rehearsal-data must not be empty (or pass --no-rehearsal)")
         from semsim.matryoshka import DimensionError
 
         try:
