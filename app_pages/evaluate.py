@@ -7,6 +7,7 @@ import streamlit as st
 
 from semsim_app import catalog, comparisons, corpora, downloads, measurements, reports, settings
 from semsim_ui import render, resources, state, widgets
+from semsim_ui.guard import forgetting_warning
 from semsim_ui.text import md_escape as e
 
 widgets.page_setup("evaluate", "The same held-out data through both models, with a 95% interval on every "
@@ -23,6 +24,7 @@ if not base_spec:
     st.stop()
 if tuned_spec is None:
     widgets.need_model("tuned model", "The base model's numbers are shown alone until there is one.")
+forgetting_warning(tuned_spec)
 
 st.subheader("Metrics")
 size = st.radio("Size", ["quick", "full"], horizontal=True, key="evaluate.size",

@@ -8,6 +8,7 @@ import streamlit as st
 
 from semsim_app import catalog, corpora, index_builds, settings
 from semsim_ui import panels, resources, state, widgets
+from semsim_ui.guard import forgetting_warning
 from semsim_ui.text import md_escape as e
 
 widgets.page_setup("index", "Embed a corpus once per model; the Search page then answers queries "
@@ -26,6 +27,7 @@ with left:
     use_tuned = False
     if tuned_spec:
         use_tuned = st.checkbox("Index with the tuned model", value=True, key="index.use_tuned")
+        forgetting_warning(tuned_spec)
     else:
         widgets.need_model("tuned model", "Index with the base model now; train a model to compare.")
 with right:

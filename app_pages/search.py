@@ -7,6 +7,7 @@ import streamlit as st
 
 from semsim_app import catalog, comparisons, corpora, downloads, index_builds, settings
 from semsim_ui import panels, render, resources, state, widgets
+from semsim_ui.guard import forgetting_warning
 from semsim_ui.text import md_escape as e
 
 widgets.page_setup("search", "One query against the base model's index and the tuned "
@@ -38,6 +39,7 @@ if not base_spec:
 if tuned_spec is None:
     widgets.need_model("tuned model", "Search shows the base model alone until there is one: fine-tune one on "
                                       "the Train page, or load an existing model folder there.")
+forgetting_warning(tuned_spec)
 
 
 def load(spec):

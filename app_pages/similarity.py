@@ -6,6 +6,7 @@ import streamlit as st
 from semsim import embedding_compare
 from semsim_app import catalog, comparisons, downloads, settings
 from semsim_ui import render, resources, state, widgets
+from semsim_ui.guard import forgetting_warning
 from semsim_ui.text import md_escape as e
 
 TEXTS = "semsim.similarity.texts"  # shared with the Evaluate page's comparison report
@@ -36,6 +37,7 @@ if len(texts) < 2:
 if tuned_spec is None:
     widgets.need_model("tuned model", "The base model's matrix is shown below; the tuned one and the difference "
                                       "appear once a model has been fine-tuned.")
+forgetting_warning(tuned_spec)
 if not base_spec:
     st.stop()
 

@@ -8,10 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from semsim.names import MODEL_CARD_MD
+from semsim.training.parts import RECIPES
 from semsim.training.spec import REQUESTS, field_spec
 from semsim_app import catalog, downloads, run_request, run_store, settings
 from semsim_ui import panels, render, request_form, resources, state, widgets
+from semsim_ui.guard import forgetting_warning
 from semsim_ui.text import md_escape as e
+
+# The forgetting guard's sample on a CPU: STS-B test pairs and ESCO queries, base and tuned (a GPU runs all).
+GUARD_ROWS_ON_CPU = 300
 
 widgets.page_setup("train", "Fine-tuning runs in a background process: refresh the page or come back later, "
                             "the run keeps going and shows up here.", device=True)
@@ -42,6 +47,7 @@ if run is not None:
             if card is not None:
                 panels.training_progress(run, status)
                 render.model_card(card, key=f"card.{run.id}")
+                forgetting_warning(str(run.out))
                 left, right = st.columns(2)
                 is_classifier = card.get("task") == "classification"
                 if left.button("Use this model on the other pages", key="train.use", type="primary"):
@@ -94,18 +100,26 @@ with tab_start:
                                         key=f"{prefix}.score_range")
                 page_values["score_range"] = tuple(float(x) for x in low_high.split(".."))
         data_values = request_form.request_fields(request_class, prefix, "data", skip={"validation_rows"},
-                                                  defaults={"evaluate_sts": on_gpu})
+                                                  disabled=set() if dataset in RECIPES else {"recipe"})
+        if task == "pairs":
+            # Every pair card reports the forgetting guard; on a CPU, on a quick sample (said so in the card).
+            page_values.update(evaluate_sts=True, guard_rows=None if on_gpu else GUARD_ROWS_ON_CPU)
         disabled = set()
-        if data_values.get("objective") == "mnrl":
-            disabled.add("rehearsal_data")  # rehearsal pairs are graded; mnrl trains on positives only
-        if data_values.get("mode") == "frozen":
-            disabled.add("head_warmup_epochs")  # a frozen run trains just the head
+        frozen = data_values.get("mode") == "frozen"
+        if frozen:
+            # A frozen run fits just the head, on cached vectors, to convergence: no warm-up, epochs or cap.
+            disabled |= {"head_warmup_epochs", "epochs", "max_steps_per_epoch", "patience"}
     with right:
         st.markdown("**Hyperparameters**")
         hyper_values = request_form.request_fields(
             request_class, prefix, "hyperparameters", columns=3, disabled=disabled,
-            # On a CPU a whole epoch takes many minutes: cap the steps unless the user clears it.
-            defaults={"max_steps_per_epoch": None if on_gpu else 100})
+            # On a CPU a whole epoch of training the encoder takes many minutes: cap the steps unless the
+            # user clears it. A frozen head trains in seconds: never capped.
+            defaults={"max_steps_per_epoch": None if on_gpu or frozen else 100})
+        if frozen:
+            hyper_values["max_steps_per_epoch"] = None
+            st.caption("Frozen encoder: the head is fitted on cached vectors until validation accuracy stops "
+                       "improving (seconds), so epochs, patience and the step cap do not apply.")
         validation_rows = None
         if not uploaded:
             validation_rows = request_form.field_widget(field_spec(request_class, "validation_rows"),
@@ -140,6 +154,10 @@ with tab_start:
                     + (f" · {len(loaded.test):,} test rows" if loaded.test is not None else ""))
         for note in plan.notes:
             st.text(note)
+        if task == "pairs" and len(loaded.parts) > 1:
+            st.dataframe(pd.DataFrame([{"part": p.part.role, "dataset": p.name, "objective": p.part.objective,
+                                        "weight": p.part.weight, "rows": len(p.frame)} for p in loaded.parts]),
+                         hide_index=True, width="stretch", key="train.parts")
         st.dataframe(loaded.train.head(20), hide_index=True, width="stretch", key="train.preview")
         active = run is not None and run_store.status(run) in ("starting", "running", "cancelling")
         if active:

@@ -38,6 +38,10 @@ def field_widget(spec: FieldSpec, key: str, default: Any = _UNSET, disabled: boo
         return spec.toggle if ticked and not disabled else None
     if spec.kind is bool:
         return container.checkbox(label, value=bool(value), key=key, help=help_text, disabled=disabled)
+    if spec.repeat:  # a repeatable option (--part A --part B): one value a line
+        text = container.text_area(label, value="\n".join(value or ()), key=key, help=help_text, disabled=disabled,
+                                   height=80)
+        return tuple(line.strip() for line in text.splitlines() if line.strip())
     if spec.choices:
         return container.selectbox(label, spec.choices, index=list(spec.choices).index(value), key=key,
                                    help=help_text, disabled=disabled,

@@ -66,20 +66,23 @@ def test_head_warmup_is_offered_for_full_fine_tuning_only(app_env):
     assert not at.number_input(key="train.sentiment.head_warmup_epochs").disabled
     at.selectbox(key="train.sentiment.mode").set_value("frozen").run()
     assert at.number_input(key="train.sentiment.head_warmup_epochs").disabled
+    # A frozen head is fitted to convergence: the CPU step cap, epochs and patience do not apply to it.
+    for name in ("max_steps_per_epoch", "epochs", "patience"):
+        assert at.number_input(key=f"train.sentiment.{name}").disabled, name
 
 
 @pytest.mark.parametrize("task", ["pairs", "sentiment"])
 def test_form_defaults_are_the_request_defaults(app_env, task):
-    """Every form widget starts at its request field's default (semsim.training.spec), except the two
-    defaults this page changes on purpose on a CPU: a step cap, and no STS-B pass in the card."""
+    """Every form widget starts at its request field's default (semsim.training.spec), except the
+    defaults this page changes on purpose on a CPU: a step cap while the encoder trains, a validation sample."""
     from semsim.training.spec import REQUESTS, form_fields
 
     at = app_env.app(PAGE).run()
     if task == "sentiment":
         at.radio(key="train.task").set_value(at.radio(key="train.task").options[1]).run()
     app_env.ok(at)
-    page_defaults = {"max_steps_per_epoch": 100, "evaluate_sts": False, "validation_rows": 500}
-    widgets = {w.key: w for kind in ("number_input", "checkbox", "selectbox") for w in at.get(kind)}
+    page_defaults = {"max_steps_per_epoch": 100, "validation_rows": 500}
+    widgets = {w.key: w for kind in ("number_input", "checkbox", "selectbox", "text_area", "text_input") for w in at.get(kind)}
     checked = 0
     for spec in form_fields(REQUESTS[task]):
         widget = widgets[f"train.{task}.{spec.name}"]
@@ -89,6 +92,10 @@ def test_form_defaults_are_the_request_defaults(app_env, task):
             value = spec.toggle if value else None
         if spec.optional and spec.kind is int and value == 0:
             value = None  # an optional count shows "not set" as 0
+        if spec.optional and spec.kind is str and value == "":
+            value = None  # an optional text shows "not set" as an empty box
+        if spec.repeat:
+            value = tuple(line for line in value.splitlines() if line.strip())  # one value a line
         assert value == expected, spec.name
         checked += 1
     assert checked >= 8
@@ -145,7 +152,7 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     at.number_input(key="train.pairs.batch_size").set_value(2)
     at.number_input(key="train.pairs.patience").set_value(100)
     at.number_input(key="train.pairs.max_steps_per_epoch").set_value(0)
-    at.checkbox(key="train.pairs.rehearsal_data").check()
+    assert at.checkbox(key="train.pairs.rehearsal").value  # the forgetting guard is on by default
     at.number_input(key="train.pairs.merge_alpha").set_value(0.5)
     at.run()
     app_env.ok(at)
@@ -162,8 +169,9 @@ def test_background_run_live_progress_cancel_and_refresh(app_env):
     from semsim.training.spec import PairTrainingRequest
 
     sent = PairTrainingRequest.read_json(run.dir / "request.json")
-    assert (sent.rehearsal_data, sent.merge_alpha, sent.epochs, sent.batch_size, sent.max_steps_per_epoch,
-            sent.data) == ("sts-b", 0.5, 100, 2, None, "upload-my-pairs.csv")
+    assert (sent.rehearsal, sent.rehearsal_data, sent.merge_alpha, sent.epochs, sent.batch_size,
+            sent.max_steps_per_epoch, sent.data) == (True, "sts-b", 0.5, 100, 2, None, "upload-my-pairs.csv")
+    assert (sent.evaluate_sts, sent.guard_rows) == (True, 300)  # the guard, on a quick sample on a CPU
     try:
         _wait(lambda: run_store.status(run) == "running" and run_progress.summary(run_store.log_events(run))["step"] > 0
               or run_store.status(run) in ("failed", "finished"), 300, "the first training step")
