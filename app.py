@@ -157,7 +157,8 @@ def home() -> None:
         tuned = [e for e in tuned if e is not None]
         if tuned:
             rows = [{"model": catalog.describe_spec(e.spec),
-                     "kind": "encoder" if e.kind == "tuned" else f"classifier ({e.mode})", "base": e.base or "?"}
+                     "kind": "encoder" if e.kind == "tuned" else f"pair model ({e.extra.get('architecture')}, {e.mode})"
+                     if e.kind == "pair-classifier" else f"classifier ({e.mode})", "base": e.base or "?"}
                     for e in tuned]
             st.dataframe(pd.DataFrame(rows),
                          hide_index=True, key="home.tuned")
@@ -181,6 +182,7 @@ def home() -> None:
                        ("search", "one query, base and tuned results side by side"),
                        ("similarity", "heatmaps of how similar a list of texts is under each model"),
                        ("sentiment", "frozen-encoder vs fine-tuned review classifiers"),
+                       ("pairs", "a cross-encoder vs a bi-encoder + head on pairs of texts, confusion matrices included"),
                        ("evaluate", "STS-B, job-title pairs, retrieval and classification metrics in one table")):
         left, right = st.columns([1, 3])
         with left:

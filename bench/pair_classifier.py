@@ -42,21 +42,28 @@ def train(name: str, args: argparse.Namespace, **fields) -> tuple[dict, float]:
 
 def task_relations(args: argparse.Namespace) -> list[dict]:
     """Job-title relations test (unit groups unseen in training): cross-encoder vs bi-encoder + head."""
-    common = {"data": "job-title-relations", "test": "job-title-relations", "epochs": args.epochs,
-              "max_steps_per_epoch": args.max_steps, "batch_size": 32}
+    common = {"data": "job-title-relations", "test": "job-title-relations", "max_steps_per_epoch": args.max_steps,
+              "batch_size": 32, "patience": args.patience}
     rows = []
-    for name, architecture, mode, lr in (("relations-cross", "cross", "full", args.lr),
-                                         ("relations-bi-frozen", "bi", "frozen", 1e-3),
-                                         ("relations-bi-full", "bi", "full", args.lr)):
+    # A frozen encoder's head trains on fixed vectors, so it gets more (cheap) epochs; early stopping on
+    # validation accuracy picks each run's best epoch either way.
+    for name, architecture, mode, lr, epochs in (("relations-cross", "cross", "full", args.lr, args.epochs),
+                                                 ("relations-bi-frozen", "bi", "frozen", 1e-3, args.frozen_epochs),
+                                                 ("relations-bi-full", "bi", "full", args.lr, args.epochs)):
+        if args.only and name not in args.only.split(","):
+            continue
+        name = name + args.tag
         load_before = load()
         card, minutes = train(name, args, architecture=architecture, mode=mode, learning_rate=lr,
-                              max_length=64, **common)
+                              max_length=64, epochs=epochs, **common)
         test = card["metrics"]["tuned"]["test"]
         rows.append({"task": "relations", "model": name, "architecture": architecture, "mode": mode,
                      "accuracy": test["accuracy"], "f1_macro": test["f1_macro"],
                      "per_class": test["per_class"], "confusion_matrix": test["confusion_matrix"],
                      "labels": test["labels"], "majority_accuracy": card["metrics"]["base"]["test"]["accuracy"],
                      "steps": card["training"]["steps"], "best_epoch": card["training"]["best_epoch"],
+                     "epochs_run": card["training"]["epochs_run"], "learning_rate": lr,
+                     "validation_accuracy": [h["accuracy"] for h in card["training"]["validation_history"]],
                      "minutes": minutes, "load_before": load_before, "load_after": load()})
     return rows
 
@@ -154,6 +161,11 @@ def main() -> int:
     parser.add_argument("--tasks", default="relations,sts,rerank")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--epochs", type=int, default=1, help="relations: epochs (6,000 pairs, batch 32)")
+    parser.add_argument("--frozen-epochs", type=int, default=None, help="relations: epochs of the frozen "
+                        "bi-encoder's head (default: --epochs)")
+    parser.add_argument("--patience", type=int, default=2, help="early stopping patience (epochs)")
+    parser.add_argument("--only", default="", help="relations: only these runs (relations-cross,...)")
+    parser.add_argument("--tag", default="", help="suffix of the run folders and result files (a second recipe)")
     parser.add_argument("--sts-epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=3e-5, help="full fine-tuning learning rate")
     parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (quick runs)")
@@ -162,6 +174,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=None, help="rerank: a seeded sample of the ESCO queries")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    args.frozen_epochs = args.frozen_epochs or args.epochs
     RUNS.mkdir(parents=True, exist_ok=True)
     from semsim.device import describe_device
 
@@ -171,7 +184,7 @@ def main() -> int:
         all_rows += rows
         report = {"device": describe_device(), "cpu_count": os.cpu_count(), "args": vars(args), "rows": rows}
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"pair_classifier_{task}.json").write_text(json.dumps(report, indent=2, default=str))
+        (RESULTS / f"pair_classifier_{task}{args.tag}.json").write_text(json.dumps(report, indent=2, default=str))
         print(render(rows), file=sys.stderr, flush=True)
     print(json.dumps(all_rows, indent=2, default=str) if args.json else render(all_rows))
     return 0

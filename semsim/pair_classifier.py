@@ -286,6 +286,8 @@ class PairClassifier:
 
     def _run(self, key: str, model: Any, inputs: Any) -> np.ndarray:
         if key not in self._fns:
+            if not model.built:  # JAX's stateless call needs the variables to exist: one eager call makes them
+                model(inputs, training=False)
             self._fns[key] = make_inference_fn(model)
         return np.asarray(self._fns[key](inputs), dtype=np.float32)
 

@@ -135,6 +135,7 @@ def pair_predictions(folder: str, pairs: Sequence[tuple[str, str]]) -> tuple[lis
 
 
 # -- the Evaluate page's measurements (semsim_app.measurements), keyed like the models they use -----------
+# Per-item scores are cached per model; the paired bootstrap that compares two models runs on them anew.
 @st.cache_data(show_spinner=False, max_entries=64)
 def _pair_items(spec: str, stamp: float | None, dataset: str, rows: int | None) -> dict[str, Any]:
     return measurements.pair_items(_encoder(spec, stamp), dataset, rows)
@@ -208,4 +209,3 @@ def _demo_plan(on_gpu: bool, base: str, models_dir: str) -> demo.PlanSummary:
 def demo_plan(on_gpu: bool) -> demo.PlanSummary:
     """The demo's plan, summarised for its estimate (planning loads the training data: once an hour)."""
     return _demo_plan(on_gpu, settings.default_model(), str(settings.models_dir()))
-# Per-item scores are cached per model; the paired bootstrap that compares two models runs on them anew.

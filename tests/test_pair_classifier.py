@@ -99,7 +99,8 @@ def test_keras_hub_pair_packing(tiny_encoder):
     _check_packing(packer, single)
     arrays = packer(["nurse"], ["data scientist"])
     assert set(arrays) == {"token_ids", "segment_ids", "padding_mask"}
-    assert arrays["padding_mask"].sum() == arrays["token_ids"].shape[1]
+    n_tokens = len(packer.tokenize(["nurse"], ["data scientist"])[0][0])
+    assert arrays["padding_mask"].sum() == n_tokens <= arrays["token_ids"].shape[1]  # JAX pads to buckets
 
 
 def test_hugging_face_pair_packing():
