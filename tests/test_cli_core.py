@@ -195,6 +195,15 @@ def test_every_command_takes_json():
     assert lacking == []
 
 
+def test_every_command_prints_its_help_with_no_doubled_percent_signs():
+    """argparse %-formats help= strings but not descriptions: a % left unescaped crashes --help, an escaped
+    one in a description shows up doubled."""
+    for path, parser in _leaf_commands(build_parser()):
+        text = parser.format_help()
+        assert "%%" not in text and "usage:" in text, " ".join(path)
+    assert "%%" not in build_parser().format_help()
+
+
 def test_help_does_not_import_tensorflow():
     code = ("import json, sys\nfrom semsim.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print(json.dumps(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)))")

@@ -196,7 +196,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def register(commands: Any, evaluate: Any) -> None:
     p = commands.add_parser("compare", help="base vs tuned on the same data: deltas with paired bootstrap 95%% "
                                             "intervals, optionally an HTML report",
-                            description=__doc__.replace("%", "%%"))  # argparse formats help with %
+                            description=__doc__)  # (help is %-formatted, the description is not)
     p.add_argument("--base", required=True, help="the base model spec (for classify: a classifier folder)")
     p.add_argument("--tuned", required=True, help="the tuned model spec (for classify: a classifier folder)")
     p.add_argument("--task", required=True, choices=TASKS,
