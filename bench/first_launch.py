@@ -15,52 +15,18 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"streamlit did not answer in {timeout:.0f} s")
+from memory import CHROMIUM, CHROMIUM_ARGS, Server  # bench/memory.py: the app served on the real defaults
 
 
 def run(timeout_s: float, keep: bool) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     workspace = Path(tempfile.mkdtemp(prefix="semsim-first-launch-"))
-    env = {**os.environ, "SEMSIM_WORKSPACE": str(workspace), "SEMSIM_MODELS_DIR": str(workspace / "models")}
-    for name in ("SEMSIM_DEFAULT_MODEL", "SEMSIM_DEFAULT_CORPUS", "SEMSIM_DEFAULT_COLUMN", "SEMSIM_DEMO_STEPS"):
-        env.pop(name, None)  # the real defaults, as `make run` starts them
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(workspace / "server.log", "wb")  # noqa: SIM115 (closed in finally)
     load_start = os.getloadavg()
     started = time.perf_counter()
     marks: dict[str, float] = {}
@@ -69,12 +35,9 @@ def run(timeout_s: float, keep: bool) -> dict:
         marks[name] = round(time.perf_counter() - started, 1)
         print(f"{marks[name]:7.1f} s  {name}", file=sys.stderr, flush=True)
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(workspace, workspace / "server.log")  # returns once the server answers
+    url = server.url
     try:
-        wait_healthy(url, process, 120)
         mark("server answering")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -106,12 +69,7 @@ def run(timeout_s: float, keep: bool) -> dict:
             errors = page.get_by_test_id("stException").count() + page.get_by_test_id("stAlertContentError").count()
             browser.close()
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+        server.stop()
         card = next(iter((workspace / "models").glob("*/model_card.json")), None) if (workspace / "models").exists() \
             else None
         card_data = json.loads(card.read_text()) if card else {}

@@ -123,7 +123,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SEMSIM_WORKSPACE": str(workspace), "SEMSIM_MODELS_DIR": str(workspace / "models"),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
-        env.pop("SEMSIM_DEFAULT_MODEL", None)
+        for name in ("SEMSIM_DEFAULT_MODEL", "SEMSIM_DEFAULT_CORPUS", "SEMSIM_DEFAULT_COLUMN", "SEMSIM_DEMO_STEPS"):
+            env.pop(name, None)  # the real defaults, as `make run` starts them
         with open(log, "ab") as handle:
             self.process = subprocess.Popen(
                 [python(), "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",

@@ -251,6 +251,28 @@ def split_units(units: list[str]) -> dict[str, list[str]]:
     }
 
 
+def sample_title_pairs(rng: np.random.Generator, unit_pairs: list[tuple[str, str]], by_unit: dict[str, list[str]],
+                       target: int, value: object, seen: set[tuple[str, str]], rows: list[tuple]) -> int:
+    """Append up to `target` distinct (title, title, value) rows to `rows`, each from a unit-group pair of
+    `unit_pairs`; returns how many were found (it gives up after 50 tries a row).
+
+    A unit-group pair is picked uniformly, then one title from each: every unit group counts the same,
+    however many titles it has. `seen` holds the unordered title pairs already used, across calls."""
+    got, tries = 0, 0
+    while got < target and tries < 50 * target:
+        tries += 1
+        ua, ub = unit_pairs[rng.integers(len(unit_pairs))]
+        ta = by_unit[ua][rng.integers(len(by_unit[ua]))]
+        tb = by_unit[ub][rng.integers(len(by_unit[ub]))]
+        key = (min(ta, tb), max(ta, tb))
+        if ta == tb or key in seen:
+            continue
+        seen.add(key)
+        rows.append((ta, tb, value) if rng.random() < 0.5 else (tb, ta, value))
+        got += 1
+    return got
+
+
 def build_pairs(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]:
     by_unit = {u: sorted(g["title"]) for u, g in titles.groupby("unit_group", sort=True)}
     splits = split_units(list(by_unit))
@@ -267,20 +289,8 @@ def build_pairs(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFrame]
         for grade, share in GRADE_SHARES.items():
             if not combos[grade]:
                 raise SystemExit(f"split {split} has no unit-group pair of grade {grade}")
-            # Pick a unit-group pair uniformly, then one title from each: every unit group counts
-            # the same, however many titles it has.
-            target, got, tries = round(total * share), 0, 0
-            while got < target and tries < 50 * target:
-                tries += 1
-                ua, ub = combos[grade][rng.integers(len(combos[grade]))]
-                ta = by_unit[ua][rng.integers(len(by_unit[ua]))]
-                tb = by_unit[ub][rng.integers(len(by_unit[ub]))]
-                key = (min(ta, tb), max(ta, tb))
-                if ta == tb or key in seen:
-                    continue
-                seen.add(key)
-                rows.append((ta, tb, grade) if rng.random() < 0.5 else (tb, ta, grade))
-                got += 1
+            target = round(total * share)
+            got = sample_title_pairs(rng, combos[grade], by_unit, target, grade, seen, rows)
             if got < target:
                 report.note(
                     "job_title_pairs",
@@ -373,18 +383,7 @@ def build_relations(titles: pd.DataFrame, report: Report) -> dict[str, pd.DataFr
         seen: set[tuple[str, str]] = set()
         target = RELATION_COUNTS[split] // len(RELATIONS)
         for relation in RELATIONS:
-            got, tries = 0, 0
-            while got < target and tries < 50 * target:
-                tries += 1
-                ua, ub = combos[relation][rng.integers(len(combos[relation]))]
-                ta = by_unit[ua][rng.integers(len(by_unit[ua]))]
-                tb = by_unit[ub][rng.integers(len(by_unit[ub]))]
-                key = (min(ta, tb), max(ta, tb))
-                if ta == tb or key in seen:
-                    continue
-                seen.add(key)
-                rows.append((ta, tb, relation) if rng.random() < 0.5 else (tb, ta, relation))
-                got += 1
+            got = sample_title_pairs(rng, combos[relation], by_unit, target, relation, seen, rows)
             if got < target:
                 report.note("job_title_relations", f"{split}: only {got} distinct {relation} pairs (wanted {target})")
         df = pd.DataFrame(rows, columns=["text_a", "text_b", "label"])

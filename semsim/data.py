@@ -471,19 +471,9 @@ def is_jsonl(source: PathOrFile) -> bool:
 
 def _nli_jsonl(source: PathOrFile, name: str) -> pd.DataFrame:
     """sentence1, sentence2, gold_label of each line of an SNLI/MultiNLI .jsonl, checked line by line."""
-    text = _decode(_read_bytes(source, name), name)
     rows: list[tuple[str, str, str]] = []
     dropped = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(name, f"line {number} is not JSON ({exc.msg}); a .jsonl file holds one JSON "
-                                     f"object a line") from None
-        if not isinstance(record, dict):
-            raise DatasetError(name, f"line {number} is not a JSON object")
+    for number, record in _jsonl_lines(source, name):
         missing = [key for key in NLI_COLUMNS if key not in record]
         if missing:
             raise DatasetError(name, f"line {number} lacks {', '.join(repr(k) for k in missing)}; SNLI/MultiNLI "
@@ -537,6 +527,14 @@ def load_labelled_pairs(source: PathOrFile, columns: Sequence[str] | None = None
         raise DatasetError(name, f"only one class ({classes[0]!r}); a pair classifier needs at least two")
     out.attrs["source_name"] = name
     return out
+
+
+def sample_rows(frame: pd.DataFrame | None, rows: int | None, seed: int = 0) -> pd.DataFrame | None:
+    """A seeded sample of `rows` rows (the whole frame when rows is None or the frame is no larger): the
+    same rows on every run, so cached results and reruns agree."""
+    if frame is None or rows is None or len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
 
 
 def band_pairs(frame: pd.DataFrame, bands: Sequence[tuple[float, str]]) -> pd.DataFrame:
@@ -654,19 +652,29 @@ def load_retrieval(
                              _texts(queries, qid_name, qname), _texts(queries, query_name, qname))
 
 
-def _jsonl_records(path: Path, name: str) -> list[dict]:
-    """The objects of a .jsonl file, one a line; a DatasetError naming the line otherwise."""
-    text = _decode(_read_bytes(path, name), name)
-    records = []
+def _jsonl_lines(source: PathOrFile, name: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a .jsonl file; a DatasetError naming the line for
+    one that is not a JSON object."""
+    text = _decode(_read_bytes(source, name), name)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DatasetError(name, f"line {number} is not JSON ({exc.msg})", row=number) from None
-        if not isinstance(record, dict) or "_id" not in record:
-            raise DatasetError(name, f"line {number} is not an object with an _id", row=number)
+            raise DatasetError(name, f"line {number} is not JSON ({exc.msg}); a .jsonl file holds one JSON "
+                                     f"object a line") from None
+        if not isinstance(record, dict):
+            raise DatasetError(name, f"line {number} is not a JSON object")
+        yield number, record
+
+
+def _jsonl_records(path: Path, name: str) -> list[dict]:
+    """The objects of a BEIR .jsonl file, each with an _id; a DatasetError naming the line otherwise."""
+    records = []
+    for number, record in _jsonl_lines(path, name):
+        if "_id" not in record:
+            raise DatasetError(name, f"line {number} has no _id")
         records.append(record)
     if not records:
         raise DatasetError(name, "file is empty")

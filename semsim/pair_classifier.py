@@ -95,13 +95,9 @@ class PairPacker:
             encodings = self.hf.encode_batch(list(zip(texts_a, texts_b, strict=True)))
             return [e.ids for e in encodings], [e.type_ids for e in encodings]
         # x= by name: a bare tuple would be unpacked as (x, y), the second texts taken for labels.
-        packed = self.preprocessor(x=(list(texts_a), list(texts_b)))
-        ids = keras.ops.convert_to_numpy(packed["token_ids"])
-        mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
-        segments = packed.get("segment_ids")
-        segments = keras.ops.convert_to_numpy(segments) if segments is not None else np.zeros_like(ids)
-        return ([row[m].tolist() for row, m in zip(ids, mask, strict=True)],
-                [row[m].tolist() for row, m in zip(segments, mask, strict=True)])
+        from semsim.encoders.bert import unpadded
+
+        return unpadded(self.preprocessor(x=(list(texts_a), list(texts_b))))
 
     def __call__(self, texts_a: list[str], texts_b: list[str]) -> dict[str, np.ndarray]:
         ids, segments = self.tokenize(texts_a, texts_b)

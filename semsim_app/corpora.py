@@ -63,8 +63,7 @@ def save_upload(name: str, data: bytes) -> tuple[Path, pd.DataFrame]:
 def sample_texts(path: Path, column: str, rows: int, seed: int = 0) -> pd.DataFrame:
     """Up to `rows` distinct texts of a corpus CSV, a seeded sample: `text` first, the file's other columns
     kept (for colouring a map). Raises semsim.data.DatasetError."""
-    from semsim.data import load_texts
-    from semsim_app.sampling import sample_rows
+    from semsim.data import load_texts, sample_rows
 
     frame = load_texts(path, column)
     frame = frame[~frame["text"].duplicated()].reset_index(drop=True)

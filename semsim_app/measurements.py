@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from semsim.data import sample_rows
 from semsim.evaluation import paired
-from semsim_app.sampling import sample_rows
 
 PAIR_METRICS = paired.PAIR_METRICS
 RETRIEVAL_METRICS = paired.RETRIEVAL_METRICS

@@ -42,10 +42,6 @@ def _check(args: argparse.Namespace) -> None:
             raise CliError(f"--report {args.report}: give a file name in an existing folder, such as report.html")
 
 
-def _sample(frame: Any, rows: int | None, seed: int) -> Any:
-    return frame if rows is None or len(frame) <= rows else frame.sample(n=rows, random_state=seed).reset_index(drop=True)
-
-
 def _evaluator(args: argparse.Namespace) -> tuple[Any, str]:
     """The task's evaluator on the chosen data, and the data's name."""
     from semsim import data
@@ -57,10 +53,10 @@ def _evaluator(args: argparse.Namespace) -> tuple[Any, str]:
         corpus = args.corpus or data.bundled_path("esco-retrieval", "corpus")
         query_frame, corpus_frame = data.load_retrieval(queries, corpus)
         name = "esco-retrieval" if not args.queries else Path(queries).name
-        return RetrievalEvaluator(_sample(query_frame, args.rows, args.seed), corpus_frame, name=name,
+        return RetrievalEvaluator(data.sample_rows(query_frame, args.rows, args.seed), corpus_frame, name=name,
                                   batch_size=args.batch_size), name
     if args.task == "sts" and not args.data:
-        return PairSimilarityEvaluator.from_frame(_sample(data.load_sts(args.split), args.rows, args.seed),
+        return PairSimilarityEvaluator.from_frame(data.sample_rows(data.load_sts(args.split), args.rows, args.seed),
                                                   name=f"sts-b {args.split}", batch_size=args.batch_size), \
             f"sts-b {args.split}"
     source = args.data or DEFAULT_DATA[args.task]
@@ -68,7 +64,7 @@ def _evaluator(args: argparse.Namespace) -> tuple[Any, str]:
     if args.task == "classify":
         path = data.bundled_path(source, bundled_split(source, "test")) if bundled else source
         frame, name = data.load_labelled(path), (f"{source} test" if bundled else Path(source).name)
-        return ClassificationEvaluator.from_frame(_sample(frame, args.rows, args.seed), name), name
+        return ClassificationEvaluator.from_frame(data.sample_rows(frame, args.rows, args.seed), name), name
     if bundled:
         frame = data.load_bundled(source, bundled_split(source, "test"))
         if not hasattr(frame, "columns") or "score" not in frame.columns:
@@ -79,7 +75,7 @@ def _evaluator(args: argparse.Namespace) -> tuple[Any, str]:
             Path(source).name
     else:
         frame, name = data.load_pairs(source, score_range=None), Path(source).name
-    return PairSimilarityEvaluator.from_frame(_sample(frame, args.rows, args.seed), name=name,
+    return PairSimilarityEvaluator.from_frame(data.sample_rows(frame, args.rows, args.seed), name=name,
                                               batch_size=args.batch_size), name
 
 

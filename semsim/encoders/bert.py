@@ -58,13 +58,18 @@ class KerasHubTokenizer:
         self.pad_id = int(getattr(self.preprocessor.tokenizer, "pad_token_id", 0) or 0)
 
     def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
-        packed = self.preprocessor(texts)
-        ids = keras.ops.convert_to_numpy(packed["token_ids"])
-        mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
-        segments = packed.get("segment_ids")
-        segments = keras.ops.convert_to_numpy(segments) if segments is not None else np.zeros_like(ids)
-        return ([row[m].tolist() for row, m in zip(ids, mask, strict=True)],
-                [row[m].tolist() for row, m in zip(segments, mask, strict=True)])
+        return unpadded(self.preprocessor(texts))
+
+
+def unpadded(packed: dict[str, Any]) -> tuple[list[list[int]], list[list[int]]]:
+    """(token ids, segment ids) of each row of a keras-hub preprocessor's output, its padding cut off
+    (models without segment ids get zeros)."""
+    ids = keras.ops.convert_to_numpy(packed["token_ids"])
+    mask = keras.ops.convert_to_numpy(packed["padding_mask"]).astype(bool)
+    segments = packed.get("segment_ids")
+    segments = keras.ops.convert_to_numpy(segments) if segments is not None else np.zeros_like(ids)
+    return ([row[m].tolist() for row, m in zip(ids, mask, strict=True)],
+            [row[m].tolist() for row, m in zip(segments, mask, strict=True)])
 
 
 def build_pooled_model(backbone: Any, pooling: str = "mean") -> keras.Model:

@@ -51,13 +51,6 @@ def resolve(source: str | None, role: str) -> str | None:
     return str(data.bundled_path(source, bundled_split(source, role)))
 
 
-def _sample(frame: pd.DataFrame | None, rows: int | None, seed: int) -> pd.DataFrame | None:
-    """A seeded sample of `rows` rows (all of them when there are fewer)."""
-    if frame is None or rows is None or len(frame) <= rows:
-        return frame
-    return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
-
-
 def split_validation(frame: pd.DataFrame, fraction: float, seed: int,
                      stratify: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
@@ -222,7 +215,7 @@ def check_pair_data(request: PairTrainingRequest, loaded: TrainingData) -> Train
                                 f"unscored pairs")
     if first is not None:
         loaded.parts[0] = dataclasses.replace(first, frame=train)
-    loaded.train, loaded.validation = train, _sample(validation, request.validation_rows, request.seed)
+    loaded.train, loaded.validation = train, data.sample_rows(validation, request.validation_rows, request.seed)
     return loaded
 
 
@@ -251,19 +244,28 @@ def class_labels(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["label"].astype(str).unique().tolist())
 
 
-def check_labelled_data(request: ClassifierTrainingRequest, loaded: TrainingData) -> TrainingData:
+def split_labelled(loaded: Any, request: Any, what: str) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+    """The training labels, and (train, validation) with validation split off, stratified, when none was
+    given (then `loaded.validation_split_off`); refuses one class, and validation or test labels the
+    training data never has. `what` names the model in the message ("a classifier")."""
     train, validation = loaded.train, loaded.validation
     labels = class_labels(train)
     if len(labels) < 2:
         raise TrainingError(f"the training data has only one class ({labels[0] if labels else 'none'}); "
-                            f"a classifier needs at least two")
+                            f"{what} needs at least two")
     if validation is None:
         train, validation = split_validation(train, request.validation_fraction, request.seed, stratify="label")
         loaded.validation_split_off = True
-    unknown = sorted(set(validation["label"].astype(str)) - set(labels))
-    if unknown:
-        raise TrainingError(f"validation labels {unknown} never occur in the training data")
+    for role, frame in (("validation", validation), ("test", loaded.test)):
+        unknown = sorted(set(frame["label"].astype(str)) - set(labels)) if frame is not None else []
+        if unknown:
+            raise TrainingError(f"{role} labels {unknown} never occur in the training data ({', '.join(labels)})")
+    return labels, train, validation
+
+
+def check_labelled_data(request: ClassifierTrainingRequest, loaded: TrainingData) -> TrainingData:
+    _, train, validation = split_labelled(loaded, request, "a classifier")
     check_rows(train, "training", request.batch_size)
     check_rows(validation, "validation", 2)
-    loaded.train, loaded.validation = train, _sample(validation, request.validation_rows, request.seed)
+    loaded.train, loaded.validation = train, data.sample_rows(validation, request.validation_rows, request.seed)
     return loaded

@@ -14,8 +14,8 @@ from semsim.training.inputs import (
     TrainingData,
     bundled_split,
     check_rows,
-    class_labels,
     resolve,
+    split_labelled,
     split_validation,
 )
 from semsim.training.spec import PairClassifierTrainingRequest, TrainingError
@@ -142,17 +142,7 @@ def check_pair_class_data(request: PairClassifierTrainingRequest, loaded: PairCl
     """Hold out validation if none was given, sample it, and refuse data that cannot train."""
     train, validation = loaded.train, loaded.validation
     if loaded.head == CLASSIFICATION:
-        labels = class_labels(train)
-        if len(labels) < 2:
-            raise TrainingError(f"the training data has only one class ({labels[0] if labels else 'none'}); a pair "
-                                f"classifier needs at least two")
-        if validation is None:
-            train, validation = split_validation(train, request.validation_fraction, request.seed, stratify="label")
-            loaded.validation_split_off = True
-        for role, frame in (("validation", validation), ("test", loaded.test)):
-            unknown = sorted(set(frame["label"].astype(str)) - set(labels)) if frame is not None else []
-            if unknown:
-                raise TrainingError(f"{role} labels {unknown} never occur in the training data ({', '.join(labels)})")
+        labels, train, validation = split_labelled(loaded, request, "a pair classifier")
         order = request.labels_in_order()
         if order is not None and sorted(order) != labels:
             raise TrainingError(f"--label-order lists {', '.join(order)}; the labels are {', '.join(labels)}")
@@ -164,10 +154,7 @@ def check_pair_class_data(request: PairClassifierTrainingRequest, loaded: PairCl
             loaded.validation_split_off = True
     check_rows(train, "training", request.batch_size)
     check_rows(validation, "validation", 2)
-    rows = request.validation_rows
-    if rows is not None and len(validation) > rows:
-        validation = validation.sample(n=rows, random_state=request.seed).reset_index(drop=True)
-    loaded.train, loaded.validation = train, validation
+    loaded.train, loaded.validation = train, data.sample_rows(validation, request.validation_rows, request.seed)
     return loaded
 
 

@@ -31,11 +31,10 @@ def guard_evaluators(rows: int | None, seed: int) -> tuple[dict[str, Callable[[A
     pairs / queries when given; with a sentence saying what was measured, for the card's notes."""
     from semsim import data
     from semsim.evaluation import PairSimilarityEvaluator, RetrievalEvaluator
-    from semsim.training.inputs import _sample
 
     sts = data.load_sts("test")
     queries, corpus = data.load_bundled("esco-retrieval")
-    sts_sample, query_sample = _sample(sts, rows, seed), _sample(queries, rows, seed)
+    sts_sample, query_sample = data.sample_rows(sts, rows, seed), data.sample_rows(queries, rows, seed)
     evaluators = {"sts-b test": PairSimilarityEvaluator.from_frame(sts_sample, name="sts-b test"),
                   GUARD_RETRIEVAL: RetrievalEvaluator(query_sample, corpus, name=GUARD_RETRIEVAL)}
     sampled = len(sts_sample) < len(sts) or len(query_sample) < len(queries)
