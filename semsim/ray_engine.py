@@ -73,7 +73,40 @@ def import_ray() -> Any:
         raise EngineError(f"--engine ray needs Ray, which is not installed: pip install '{RAY_REQUIREMENT}' "
                           f"(or `pip install '.[ray]'` from a semsim checkout); the default --engine local "
                           f"needs nothing more") from None
+    settle_fsspec_http()
     return ray
+
+
+HTTP_MODULE = "fsspec.implementations.http"
+
+
+def settle_fsspec_http() -> None:
+    """Make `import fsspec.implementations.http` fail at once, the same way in every thread, when aiohttp is absent.
+
+    Ray Data lists a corpus's files on a pool of threads, and each asks whether the file system is
+    fsspec's HTTP one by importing that module, taking ModuleNotFoundError as "no". Without aiohttp
+    the import fails, and a failed import is not cached: threads racing on it can see the half-made
+    module and get a plain ImportError ("cannot import name 'HTTPFileSystem'"), which Ray does not
+    catch (CI failed once that way). A None in sys.modules makes every import raise
+    ModuleNotFoundError straight away. With aiohttp installed the module is imported here, once.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    if HTTP_MODULE in sys.modules:
+        return
+    try:
+        import fsspec  # noqa: F401  (the package itself, imported in one thread before any race)
+    except ImportError:
+        return
+    if importlib.util.find_spec("aiohttp") is None:
+        sys.modules[HTTP_MODULE] = None  # type: ignore[assignment]
+        return
+    try:
+        importlib.import_module(HTTP_MODULE)
+    except ImportError:
+        sys.modules[HTTP_MODULE] = None  # type: ignore[assignment]
 
 
 def connect(options: RayOptions) -> Any:
