@@ -46,7 +46,7 @@ _JAX_ON_GPU: bool | None = None
 def pad_to_bucket(length: int, multiple: int | None = None, cap: int | None = None) -> int:
     """The padded length of a batch whose longest text has `length` tokens.
 
-    TensorFlow's graph (reduce_retracing) takes any length, and padding short job titles from ~5 to 8
+    TensorFlow's graph (traced with open dimensions) takes any length, and padding short job titles from ~5 to 8
     tokens costs ~40% of the compute on a CPU, so there the padding is exact. JAX compiles one program
     per input shape, so lengths are bucketed: on a CPU to a multiple of 8; on a GPU to a power of two
     from 32, since there a compile costs far more than padding does: on an H200, one compile of the
