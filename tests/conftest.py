@@ -38,3 +38,15 @@ def tiny_hub_pair(tmp_path_factory):
 def _isolated_models_dir(tmp_path, monkeypatch):
     """Tuned models listed by a test come from its own tmp folder, never the developer's workspace."""
     monkeypatch.setenv("SEMSIM_MODELS_DIR", str(tmp_path / "models"))
+
+
+@pytest.fixture(scope="module")
+def one_faiss_thread():
+    """FAISS on one OpenMP thread for a module (opted into with pytest.mark.usefixtures): on a small
+    shared machine its threads spin against each other, and these tests need no parallelism."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

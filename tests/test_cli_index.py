@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import faiss
 import pandas as pd
 import pytest
 
@@ -17,12 +16,7 @@ from tests.test_index_fakes import TrigramEncoder
 TITLES = ["Data scientist", "Data analyst", "Software engineer", "Nurse", "Head chef", "Bus driver"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # tests/conftest.py
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from semsim.search import search_index
 from tests.corpus_fixtures import TITLES
 
 pytest_plugins = ["tests.corpus_fixtures"]
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # tests/conftest.py
 
 
 def test_build_streams_dedups_and_skips_empty_texts(encoder, corpus_csv, tmp_path):

@@ -5,7 +5,6 @@ back with faiss's mmap flag), where writes are refused instead of aborting the p
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import pytest
 
@@ -18,13 +17,7 @@ KIND_PARAMS = {kind: ({"threshold": 1_000} if kind == "auto" else {}) for kind i
 EXACT_KINDS = {"numpy", "flat"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    # On a small shared machine OpenMP threads spin against each other; tests need no parallelism.
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,7 @@ DIM = 16
 ENCODER = {"spec": "minilm", "name": "all-MiniLM-L6-v2", "fingerprint": "aaaa1111bbbb2222", "dim": DIM}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    # On a small shared machine OpenMP threads spin against each other; tests need no parallelism.
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # tests/conftest.py
 
 
 def vectors(count: int, seed: int = 0) -> np.ndarray:

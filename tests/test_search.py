@@ -11,6 +11,7 @@ from tests.corpus_fixtures import TITLES
 from tests.test_index_fakes import TrigramEncoder
 
 pytest_plugins = ["tests.corpus_fixtures"]
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # tests/conftest.py
 
 
 def test_search_one_query_or_several(encoder, corpus_csv, tmp_path):
