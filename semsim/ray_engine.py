@@ -40,6 +40,7 @@ DEFAULT_BATCH_SIZE = 256
 # Ray restarts a dead actor and retries its batch this many times before the run fails (a batch that
 # kills every worker it meets must not loop forever).
 MAX_RETRIES = 3
+ACTORS_START_S = 600  # how long the actor pool may take to start (each actor loads an encoder)
 STARTUP_ATTEMPTS = 4
 
 
@@ -165,6 +166,10 @@ def _quiet_ray_data(ray: Any) -> None:
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    # Every actor of the pool is up before the first batch is handed out: otherwise the first actor to
+    # load its encoder takes the queue while the others still start, and a pool that cannot start (more
+    # actors than the cluster has CPUs) waits for ever instead of failing with Ray's message.
+    context.wait_for_min_actors_s = ACTORS_START_S
 
 
 # -- the corpus --------------------------------------------------------------------------------
@@ -250,9 +255,17 @@ def block_summary(table: Any, column: str, hashes: bool) -> dict[str, Any]:
     return out
 
 
-def select_rows(table: Any, keep: np.ndarray, first_id: int, column: str, extras: Sequence[str]) -> Any:
-    """The kept rows of a block as (id, text, extras...), ids numbered from `first_id`."""
+def select_rows(table: Any, keep: np.ndarray, first_id: int, column: str, extras: Sequence[str],
+                pieces: int = 1) -> Any:
+    """The kept rows of a block as (id, text, extras...), ids numbered from `first_id`; with pieces > 1,
+    a tuple of that many consecutive slices of near-equal size (a Ray task with num_returns=pieces;
+    none is empty while pieces <= the kept rows, which an actor could not write as a shard)."""
     import pyarrow as pa
+
+    if pieces > 1:
+        whole = select_rows(table, keep, first_id, column, extras)
+        bounds = [i * whole.num_rows // pieces for i in range(pieces + 1)]  # sizes differ by one at most
+        return tuple(whole.slice(a, b - a) for a, b in zip(bounds, bounds[1:]))
 
     kept = table.filter(pa.array(keep)) if not keep.all() else table
     columns = {"id": pa.array(np.arange(first_id, first_id + kept.num_rows, dtype=np.int64)),
@@ -351,6 +364,13 @@ def _empty_rows_error(summaries: list[dict[str, Any]], column: str, files: list[
                           f"matches a row")
 
 
+def input_blocks(rows: int, actors: int, batch_size: int) -> int:
+    """How many blocks `rows` reach the actor pool in: at least 4 per actor, so that none idles while
+    another finishes a long block, and about 16 batches a block past that; never more than one a batch."""
+    batches = max(1, -(-rows // max(1, batch_size)))
+    return min(batches, max(4 * max(1, actors), -(-batches // 16)))
+
+
 def embed_corpus_on_ray(model: str, corpus: str | os.PathLike | Sequence[str | os.PathLike], column: str,
                         shard_dir: str | os.PathLike, options: RayOptions | None = None,
                         extra_columns: Sequence[str] = (), dedupe: bool = False, dim: int | None = None,
@@ -385,17 +405,26 @@ def embed_corpus_on_ray(model: str, corpus: str | os.PathLike | Sequence[str | o
     if not kept:
         raise EngineError(f"no texts to embed in column {column!r} ({counts['empty_dropped']} empty, "
                           f"{counts['duplicates_dropped']} duplicates)")
-    select = ray.remote(select_rows)
-    selected = [select.remote(ref, keep, first, column, wanted[1:])
-                for ref, keep, first in zip(refs, keeps, firsts, strict=True) if keep.any()]
-    ray.wait(selected, num_returns=len(selected))  # numbered before the actors take the CPUs
-    del refs
-
     resources = ray.cluster_resources()
     gpus = float(resources.get("GPU", 0))
     per_gpu = options.gpus_per_actor if options.gpus_per_actor is not None else (1.0 if gpus else 0.0)
     default_actors = int(gpus // per_gpu) if per_gpu else max(1, int(resources.get("CPU", 1) // options.cpus_per_actor))
     actors = max(1, options.actors or default_actors)
+
+    # A CSV file is read as one block, and a block is one actor's task: unsplit, a single-file corpus ran
+    # on one actor while the others idled (bench/scale.py embed, 50,000 titles, 2 actors). The blocks are
+    # cut here, by the numbering tasks, because once the actors hold the CPUs no other task can run.
+    per_piece = -(-kept // input_blocks(kept, actors, options.batch_size))
+    select = ray.remote(select_rows)
+    selected = []
+    for ref, keep, first in zip(refs, keeps, firsts, strict=True):
+        if keep.any():
+            pieces = max(1, -(-int(keep.sum()) // per_piece))
+            out = select.options(num_returns=pieces).remote(ref, keep, first, column, wanted[1:], pieces)
+            selected.extend(out if pieces > 1 else [out])
+    ray.wait(selected, num_returns=len(selected))  # numbered before the actors take the CPUs
+    del refs
+
     say(f"embedding {kept:,} texts on {actors} actor(s){f' with {per_gpu:g} GPU each' if per_gpu else ''}")
     fault = dict(options.fault) if options.fault else None
     embedded = ray.data.from_arrow_refs(selected).map_batches(
