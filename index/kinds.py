@@ -20,8 +20,10 @@ AUTO_THRESHOLD = 50_000
 # HNSW defaults. M=32 links per node is the usual sweet spot for 256-768-d embeddings (M=16 loses
 # recall as the graph grows, M=64 doubles the link memory for little gain). With efConstruction=80,
 # efSearch=128 measured recall@10 0.983 at 100k x 384 clustered vectors (efSearch=64: 0.960; see
-# bench/index.py); HNSW typically loses a point or two from 100k to 1M at a fixed efSearch, which
-# 128 leaves room for. efConstruction costs build time linearly, efSearch costs query time linearly.
+# bench/index.py). At 1M it loses far more than the point or two usually quoted: 0.891 at 384-d
+# (256: 0.941) and 0.962 at 128-d (bench/scale.py on a quiet machine, README "Scale"), so past a few
+# hundred thousand vectors pass a higher ef_search (set_search_params) or pick ivf-pq with refine.
+# efConstruction costs build time linearly, efSearch costs query time linearly.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
