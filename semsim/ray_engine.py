@@ -265,7 +265,7 @@ def select_rows(table: Any, keep: np.ndarray, first_id: int, column: str, extras
     if pieces > 1:
         whole = select_rows(table, keep, first_id, column, extras)
         bounds = [i * whole.num_rows // pieces for i in range(pieces + 1)]  # sizes differ by one at most
-        return tuple(whole.slice(a, b - a) for a, b in zip(bounds, bounds[1:]))
+        return tuple(whole.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False))
 
     kept = table.filter(pa.array(keep)) if not keep.all() else table
     columns = {"id": pa.array(np.arange(first_id, first_id + kept.num_rows, dtype=np.int64)),
