@@ -21,8 +21,8 @@ AUTO_THRESHOLD = 50_000
 # recall as the graph grows, M=64 doubles the link memory for little gain). With efConstruction=80,
 # efSearch=128 measured recall@10 0.983 at 100k x 384 clustered vectors (efSearch=64: 0.960; see
 # bench/index.py). At 1M it loses far more than the point or two usually quoted: 0.891 at 384-d
-# (256: 0.941) and 0.962 at 128-d (bench/scale.py on a quiet machine, README "Scale"), so past a few
-# hundred thousand vectors pass a higher ef_search (set_search_params) or pick ivf-pq with refine.
+# (256: 0.941, 1024: 0.957) and 0.962 at 128-d (bench/scale.py on a quiet machine, README "Scale"),
+# which is why `auto` switches to ivf-pq past AUTO_LARGE_THRESHOLD.
 # efConstruction costs build time linearly, efSearch costs query time linearly.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -36,9 +36,12 @@ IVF_TRAIN_ITERATIONS = 10
 IVF_TRAIN_POINTS_PER_LIST = 40
 
 # Above this many vectors `auto` uses ivf-pq (with exact refine from a memory-mapped file) instead of
-# HNSW: at 384-d, 5M vectors in HNSW hold 7.7 GB of float32 plus ~1.3 GB of graph in RAM, where
-# ivf-pq holds about 60 bytes a vector (0.3 GB) and reads the candidates' exact vectors from disk.
-AUTO_LARGE_THRESHOLD = 5_000_000
+# HNSW. Recall decides it first: at 1M x 384 clustered vectors HNSW (M 32, efConstruction 80) gave
+# recall@10 0.891 at efSearch 128 and levelled off at 0.957 by efSearch 1024 (31x exact), where ivf-pq
+# with refine gave 1.000 at 91x and builds in a fifth of the time (bench/scale.py, README "Scale");
+# at 100k HNSW gave 0.983. 500k sits between the two measured sizes. Memory agrees: HNSW holds 1.8 KB
+# a 384-d vector in RAM, ivf-pq about 80 bytes, reading the candidates' exact vectors from disk.
+AUTO_LARGE_THRESHOLD = 500_000
 # IVF-PQ: one sub-quantizer per 8 dimensions (48 bytes of code at 384-d, 16 at 128-d; m must divide
 # dim), 8 bits each, and the refine step re-ranks REFINE_FACTOR * k candidates with exact vectors
 # (on 4,000 clustered 64-d vectors, 10 candidates per hit gave recall@10 0.95 and 20 gave 0.98).

@@ -279,7 +279,7 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("--out", required=True, help="index folder to create")
     p.add_argument("--kind", choices=KIND_NAMES, default="auto",
                    help="auto: exact flat search up to 50,000 texts, HNSW above, ivf-pq (codes in RAM, exact "
-                        "vectors memory-mapped for re-ranking) above 5,000,000 (default: %(default)s)")
+                        "vectors memory-mapped for re-ranking) above 500,000 (default: %(default)s)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="index parameter, repeatable: M, ef_construction, ef_search (hnsw); nlist, nprobe "
                         "(ivf); m, nbits, refine, refine_factor (ivf-pq); threshold, approximate, "
