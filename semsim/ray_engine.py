@@ -88,21 +88,13 @@ def settle_fsspec_http() -> None:
     fsspec's HTTP one by importing that module, taking ModuleNotFoundError as "no". Without aiohttp
     the import fails, and a failed import is not cached: threads racing on it can see the half-made
     module and get a plain ImportError ("cannot import name 'HTTPFileSystem'"), which Ray does not
-    catch (CI failed once that way). A None in sys.modules makes every import raise
-    ModuleNotFoundError straight away. With aiohttp installed the module is imported here, once.
+    catch (CI failed once that way). Imported here once, in one thread: where that fails, a None in
+    sys.modules makes every later import raise ModuleNotFoundError straight away.
     """
     import importlib
-    import importlib.util
     import sys
 
     if HTTP_MODULE in sys.modules:
-        return
-    try:
-        import fsspec  # noqa: F401  (the package itself, imported in one thread before any race)
-    except ImportError:
-        return
-    if importlib.util.find_spec("aiohttp") is None:
-        sys.modules[HTTP_MODULE] = None  # type: ignore[assignment]
         return
     try:
         importlib.import_module(HTTP_MODULE)
