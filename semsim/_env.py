@@ -66,3 +66,11 @@ def preload_backend() -> None:
         import keras  # noqa: F401
     quiet_tensorflow()
     _backend_loaded = True
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment for a child `python -m semsim` (or -c) that must import this very
+    semsim, whatever the working directory (which stays the caller's, so relative paths keep meaning)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [root, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}

@@ -15,3 +15,4 @@ LOG_FILE = "train_log.jsonl"  # live progress, one JSON object a line
 CANCEL_FILE = "CANCEL"  # created by the app to ask a run to stop after the current step
 CHECKPOINT_DIR = "checkpoint"
 TENSORBOARD_DIR = "tensorboard"
+INT8_DIR = "int8"  # beside a model: its int8 ONNX graph (semsim.encoders.int8)

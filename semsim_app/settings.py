@@ -11,6 +11,9 @@ environment variables before a page runs:
 - SEMSIM_MAX_UPLOAD_MB   largest upload accepted (default: 50, as in .streamlit/config.toml)
 - SEMSIM_PRECISION       the sidebar's starting inference precision: float32, bfloat16, int8 or auto (default:
                          float32; see semsim.encoders.precision)
+- SEMSIM_RUNTIME         what runs a model's forward pass in the server: auto (ONNX Runtime for the models it
+                         covers, without loading TensorFlow; Keras for the rest) or keras (default: auto;
+                         see semsim.encoders.serving)
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ def default_precision() -> str:
 
     value = (os.environ.get("SEMSIM_PRECISION") or DEFAULT_PRECISION).strip()
     return value if value in PRECISION_CHOICES else DEFAULT_PRECISION
+
+
+RUNTIMES = ("auto", "keras")
+
+
+def runtime() -> str:
+    """SEMSIM_RUNTIME: auto (ONNX Runtime where semsim.encoders.serving covers the model) or keras."""
+    value = (os.environ.get("SEMSIM_RUNTIME") or "auto").strip().lower()
+    return value if value in RUNTIMES else "auto"
 
 
 def max_upload_bytes() -> int:

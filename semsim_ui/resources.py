@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from semsim_app import catalog, corpora, demo, measurements, settings
+from semsim_app import catalog, corpora, demo, index_builds, measurements, settings
 from semsim_ui.text import md_escape
 
 PRECISION_KEY = "semsim_precision"  # the sidebar's precision selectbox (widgets.precision_picker)
@@ -29,10 +29,12 @@ def precision() -> str:
 # LRU, SEMSIM_MAX_MODELS, holds the bundled ones), not every model a long-running server ever loaded.
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _encoder(spec: str, stamp: float | None, precision: str = "float32") -> Any:
-    from semsim.encoders import load_encoder
+    encoder = index_builds.serving_encoder(spec, precision)
+    if encoder is None:
+        from semsim.encoders import load_encoder
 
-    # A folder is loaded fresh (the stamp keys our cache); other specs use the library's shared cache.
-    encoder = load_encoder(spec, cache=stamp is None, precision=precision)
+        # A folder is loaded fresh (the stamp keys our cache); other specs use the library's shared cache.
+        encoder = load_encoder(spec, cache=stamp is None, precision=precision)
     # Trace the inference graph now rather than on the first query: one text, then a batch of another
     # length, after which the relaxed graph serves every shape.
     encoder.encode(["warm up"])
@@ -91,9 +93,9 @@ def embeddings(spec: str, texts: Sequence[str]) -> np.ndarray:
 
 @st.cache_resource(show_spinner=False)
 def device() -> dict[str, Any]:
-    from semsim.device import describe_device
+    from semsim.device import describe_device_apart
 
-    return describe_device()
+    return describe_device_apart()  # asked in a child process: the server need not load TensorFlow for it
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -26,6 +26,26 @@ def make_bert_preset(folder: Path, num_layers: int = 2, hidden_dim: int = 16, se
     return folder
 
 
+def make_hf_bert_folder(folder: Path, seed: int = 0) -> Path:
+    """The tiny BERT of make_bert_preset with a Hugging Face tokenizer.json (WordPiece over the same
+    vocabulary, lowercased, [CLS] a [SEP]) in place of KerasHub's, and its 64 positions as the length
+    limit: a local folder loaded the way the bundled minilm is."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    make_bert_preset(folder, seed=seed)
+    vocabulary = (folder / "assets" / "tokenizer" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    vocab = {token: i for i, token in enumerate(vocabulary)}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 64}')
+    return folder
+
+
 def make_hub_text_encoder(folder: Path, buckets: int = 97, dim: int = 8, seed: int = 0) -> Path:
     """A USE-style reusable SavedModel: strings -> (batch, dim), hashing words in the graph.
 

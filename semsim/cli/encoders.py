@@ -130,6 +130,23 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export-onnx -----------------------------------------------------------------------------------
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from semsim.encoders import EncoderError
+    from semsim.encoders.serving import export_serving
+
+    try:
+        meta = export_serving(args.model, args.precision, args.cache_dir)
+    except EncoderError as exc:
+        raise CliError(str(exc)) from None
+    parity = meta.get("parity") or {}
+    result = {"model": args.model, "precision": meta["precision"], "folder": meta["folder"], "dim": meta["dim"],
+              "min_cosine": parity.get("min_cosine"), "parity_texts": parity.get("texts")}
+    emit(result, args.json, lambda r: f"{r['model']} at {r['precision']} is served by ONNX Runtime from "
+         f"{r['folder']} (minimum cosine to the Keras model over {r['parity_texts']} texts: {r['min_cosine']:.6f})")
+    return 0
+
+
 def register(commands: Any, evaluate: Any) -> None:
     p = commands.add_parser("models", help="list the encoders that can be loaded here")
     add_json_flag(p)
@@ -156,3 +173,14 @@ def register(commands: Any, evaluate: Any) -> None:
     p.add_argument("texts", nargs="+", help="two or more texts")
     add_json_flag(p)
     p.set_defaults(func=cmd_similarity)
+
+    p = commands.add_parser("export-onnx", help="make a model's ONNX Runtime serving graph (the app serves models "
+                                                "with it, without TensorFlow); made once, checked against Keras")
+    add_model_argument(p)
+    p.add_argument("--precision", choices=("float32", "int8"), default="float32",
+                   help="float32, or int8 (the calibrated int8 graph of --precision int8) (default: %(default)s)")
+    p.add_argument("--cache-dir", default=None,
+                   help="where graphs of bundled or read-only models go (default: SEMSIM_CACHE_DIR or "
+                        "~/.cache/semsim; our own model folders keep theirs inside, in serving/)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_export_onnx)

@@ -12,22 +12,12 @@ import numpy as np
 
 from semsim._env import preload_backend
 from semsim.encoders.config import FORMAT_VERSION
+from semsim.encoders.text_batches import encode_in_length_order, validate_texts  # noqa: F401  (validate_texts: re-exported)
 from semsim.names import CONFIG_FILE
 
 preload_backend()
 
 ProgressFn = Callable[[int, int], None]
-
-
-def validate_texts(texts: Sequence[str] | str) -> list[str]:
-    """Return texts as a list of str, refusing non-strings with a clear message."""
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is {type(text).__name__}, expected str")
-    return texts
 
 
 def jax_on_gpu() -> bool:
@@ -116,21 +106,9 @@ class Encoder:
     def encode(self, texts: Sequence[str] | str, batch_size: int = 64,
                progress: ProgressFn | None = None) -> np.ndarray:
         """Embed texts -> float32 array (n, dim), rows L2-normalised, in the input order."""
-        texts = validate_texts(texts)
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Sorting by length keeps each batch's padding small; `order` maps batch rows back.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        done = 0
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
-            batch = [texts[i] for i in rows]
-            out[rows] = self._predict(self.preprocess(batch))
-            done += len(rows)
-            if progress is not None:
-                progress(done, len(texts))
-        return out  # already unit rows: every model ends in layers.L2Normalize
+        # Already unit rows: every model ends in layers.L2Normalize.
+        return encode_in_length_order(texts, self.dim, batch_size, lambda batch: self._predict(self.preprocess(batch)),
+                                      progress)
 
     def similarity(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> np.ndarray:
         """Cosine similarity matrix between two lists (or a list and itself)."""

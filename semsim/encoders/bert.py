@@ -21,30 +21,10 @@ from semsim.encoders.base import Encoder, pad_to_bucket
 from semsim.encoders.config import EncoderError
 from semsim.encoders.layers import L2Normalize, MaskedPooling
 from semsim.encoders.speedups import flatten_attention_projections
+from semsim.encoders.text_batches import HFTokenizer, pad_batch
 
 DEFAULT_MAX_LENGTH = 256
 POOLINGS = ("mean", "cls")
-
-
-class HFTokenizer:
-    """Fast tokenisation with a Hugging Face tokenizer.json (the one sentence-transformers uses).
-
-    Pure Rust/Python, no TensorFlow ops, so it also serves the JAX backend.
-    """
-
-    def __init__(self, path: Path, max_length: int):
-        from tokenizers import Tokenizer
-
-        self.path = path
-        self.tokenizer = Tokenizer.from_file(str(path))
-        self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.no_padding()
-        pad = (self.tokenizer.padding or {}).get("pad_token") or "[PAD]"
-        self.pad_id = self.tokenizer.token_to_id(pad) or 0
-
-    def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
-        encodings = self.tokenizer.encode_batch(texts)
-        return [e.ids for e in encodings], [e.type_ids for e in encodings]
 
 
 class KerasHubTokenizer:
@@ -108,14 +88,7 @@ class BertEncoder(Encoder):
     def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
         ids, segments = self.tokenizer(texts)
         length = pad_to_bucket(max(len(row) for row in ids), cap=self.max_length)
-        token_ids = np.full((len(ids), length), self.tokenizer.pad_id, dtype=np.int32)
-        padding_mask = np.zeros((len(ids), length), dtype=np.int32)
-        segment_ids = np.zeros((len(ids), length), dtype=np.int32)
-        for i, (row, seg) in enumerate(zip(ids, segments, strict=True)):
-            token_ids[i, :len(row)] = row
-            padding_mask[i, :len(row)] = 1
-            segment_ids[i, :len(seg)] = seg
-        arrays = {"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids}
+        arrays = pad_batch(ids, segments, self.tokenizer.pad_id, length)
         return {name: arrays[name] for name in self._input_names}
 
     def save(self, folder: str | os.PathLike) -> None:

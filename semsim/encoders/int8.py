@@ -23,10 +23,10 @@ import numpy as np
 
 from semsim.encoders.base import Encoder
 from semsim.encoders.config import EncoderError
-from semsim.names import CONFIG_FILE
+from semsim.encoders.onnx_session import make_session
+from semsim.names import CONFIG_FILE, INT8_DIR
 
 INT8_FORMAT = 1  # of int8.json; bump when the graph or the calibration changes
-INT8_DIR = "int8"
 MODEL_FILE = "model.onnx"
 META_FILE = "int8.json"
 # Calibration: the mean cosine to float32 over the calibration texts that the quantized model must keep;
@@ -75,18 +75,6 @@ def calibration_texts() -> list[str]:
     picked = [titles.iloc[i] for i in sorted(rng.permutation(len(titles))[:CALIBRATION_TEXTS])]
     picked += [sentences[i] for i in sorted(rng.permutation(len(sentences))[:CALIBRATION_TEXTS])]
     return picked
-
-
-def make_session(path: str | os.PathLike, threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _run(session: Any, encoder: Encoder, texts: list[str], batch_size: int = 32) -> np.ndarray:
