@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semsim_app import catalog, settings
+from semsim_app import catalog
 
 
 @dataclass
@@ -67,16 +67,6 @@ def active() -> list[BuildJob]:
         return [job for job in _jobs.values() if job.running]
 
 
-def serving_encoder(spec: str, precision: str = "float32") -> Any:
-    """`spec` run by ONNX Runtime, without TensorFlow in this process (SEMSIM_RUNTIME=auto and a model that
-    semsim.encoders.serving covers), its graph made once in a child process; None: load it with Keras."""
-    if settings.runtime() == "keras":
-        return None
-    from semsim.encoders.serving import load_serving_encoder
-
-    return load_serving_encoder(spec, precision)
-
-
 def start_build(out_dir: str | Path, spec: str, source: str | Path, column: str,
                 extra_columns: Sequence[str] = (), overwrite: bool = False,
                 encoder: Any = None, dim: int | None = None) -> BuildJob:
@@ -100,12 +90,10 @@ def start_build(out_dir: str | Path, spec: str, source: str | Path, column: str,
 
             model = encoder
             if model is None:
-                job.phase = "loading model"
-                model = serving_encoder(spec)
-            if model is None:
-                from semsim.encoders import load_encoder
+                from semsim.encoders.serving import load_for_inference
 
-                model = load_encoder(spec, cache=catalog.model_stamp(spec) is None)
+                job.phase = "loading model"
+                model = load_for_inference(spec, cache=catalog.model_stamp(spec) is None)
             if dim:
                 from semsim.matryoshka import with_dim
 

@@ -81,15 +81,6 @@ def default_precision() -> str:
     return value if value in PRECISION_CHOICES else DEFAULT_PRECISION
 
 
-RUNTIMES = ("auto", "keras")
-
-
-def runtime() -> str:
-    """SEMSIM_RUNTIME: auto (ONNX Runtime where semsim.encoders.serving covers the model) or keras."""
-    value = (os.environ.get("SEMSIM_RUNTIME") or "auto").strip().lower()
-    return value if value in RUNTIMES else "auto"
-
-
 def max_upload_bytes() -> int:
     try:
         megabytes = float(os.environ.get("SEMSIM_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))

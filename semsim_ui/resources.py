@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from semsim_app import catalog, corpora, demo, index_builds, measurements, settings
+from semsim_app import catalog, corpora, demo, measurements, settings
 from semsim_ui.text import md_escape
 
 PRECISION_KEY = "semsim_precision"  # the sidebar's precision selectbox (widgets.precision_picker)
@@ -29,12 +29,11 @@ def precision() -> str:
 # LRU, SEMSIM_MAX_MODELS, holds the bundled ones), not every model a long-running server ever loaded.
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _encoder(spec: str, stamp: float | None, precision: str = "float32") -> Any:
-    encoder = index_builds.serving_encoder(spec, precision)
-    if encoder is None:
-        from semsim.encoders import load_encoder
+    from semsim.encoders.serving import load_for_inference
 
-        # A folder is loaded fresh (the stamp keys our cache); other specs use the library's shared cache.
-        encoder = load_encoder(spec, cache=stamp is None, precision=precision)
+    # ONNX Runtime where it covers the model (no TensorFlow in the server), else Keras: a folder loaded
+    # fresh (the stamp keys our cache), other specs from the library's shared cache.
+    encoder = load_for_inference(spec, precision, cache=stamp is None)
     # Trace the inference graph now rather than on the first query: one text, then a batch of another
     # length, after which the relaxed graph serves every shape.
     encoder.encode(["warm up"])

@@ -149,13 +149,14 @@ def test_export_onnx_in_a_child_process_and_its_cli_messages(hf_bert, tiny_bert_
     assert reason is not None and "served by Keras" in reason
 
 
-def test_the_app_serves_covered_models_with_onnx_unless_told_keras(tuned_folder, cache, monkeypatch):
-    from semsim_app import index_builds
+def test_forward_passes_are_served_by_onnx_where_covered_unless_told_keras(tuned_folder, cache, monkeypatch):
+    from semsim.encoders.base import Encoder
 
     monkeypatch.setenv("SEMSIM_RUNTIME", "auto")
-    assert isinstance(index_builds.serving_encoder(str(tuned_folder)), serving.ServingEncoder)
+    assert isinstance(serving.load_for_inference(str(tuned_folder)), serving.ServingEncoder)
+    assert isinstance(serving.load_for_inference(str(tuned_folder), "bfloat16"), Encoder)  # not covered: Keras
     monkeypatch.setenv("SEMSIM_RUNTIME", "keras")
-    assert index_builds.serving_encoder(str(tuned_folder)) is None
+    assert isinstance(serving.load_for_inference(str(tuned_folder)), Encoder)
 
 
 def test_an_index_built_by_the_app_with_onnx_is_searched_by_keras(tuned_folder, tmp_path, cache, monkeypatch):
@@ -186,3 +187,21 @@ def test_the_device_is_described_in_a_child_process_when_keras_is_not_loaded(mon
     assert described["backend"] in ("tensorflow", "jax") and isinstance(described["gpu"], bool)
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     assert device.describe_device_apart()["device"] == "cpu"  # a failed child reads as a CPU
+
+
+def test_cli_commands_that_only_embed_run_without_tensorflow(tuned_folder, tmp_path, cache):
+    """`semsim embed` (and search, index build, evaluate, compare: the same loader) in a fresh process:
+    served by ONNX Runtime once the graph exists, TensorFlow never imported, the Keras model's vectors."""
+    import pandas as pd
+
+    assert serving.load_serving_encoder(str(tuned_folder)) is not None
+    corpus = tmp_path / "texts.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(corpus, index=False)
+    out = tmp_path / "vectors.npy"
+    script = ("import sys\nfrom semsim.cli import main\ncode = main(sys.argv[1:])\n"
+              "print('tensorflow' in sys.modules, 'keras' in sys.modules, code)")
+    done = subprocess.run([sys.executable, "-c", script, "embed", "--model", str(tuned_folder), "--input", str(corpus),
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "False False 0", done.stderr
+    reference = load_encoder(str(tuned_folder), cache=False).encode(TEXTS)
+    assert _cosines(np.load(out), reference).min() >= serving.PARITY_MIN_COSINE

@@ -47,9 +47,11 @@ def load_model(spec: str, precision: str = "float32") -> Any:
     for `auto`, say on stderr what was picked and why."""
     import sys
 
-    from semsim.encoders import load_encoder
+    from semsim.encoders.serving import load_for_inference
 
-    encoder = load_encoder(spec, precision=precision)
+    # Every command that calls this only runs the forward pass: ONNX Runtime serves it where it covers the
+    # model (SEMSIM_RUNTIME=keras: Keras always).
+    encoder = load_for_inference(spec, precision)
     if precision == "auto":
         print(f"semsim: precision {encoder.precision_reason}", file=sys.stderr)
     return encoder

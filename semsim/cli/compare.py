@@ -159,10 +159,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         models = (load_classifier(args.base), load_classifier(args.tuned))
     else:
-        from semsim.encoders import load_encoder
+        from semsim.encoders.serving import load_for_inference
 
-        models = (load_encoder(args.base, precision=args.precision),
-                  load_encoder(args.tuned, cache=args.tuned != args.base, precision=args.precision))
+        models = (load_for_inference(args.base, args.precision),
+                  load_for_inference(args.tuned, args.precision, cache=args.tuned != args.base))
     loaded = time.perf_counter()
     items = []
     for model in models:

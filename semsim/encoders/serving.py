@@ -306,3 +306,28 @@ def load_serving_encoder(spec: str, precision: str = "float32", *, export: bool 
 def export_failure(spec: str, precision: str = "float32") -> str | None:
     """Why this process could not make `spec`'s serving graph, if it tried and failed."""
     return next((why for (s, p, _), why in _failed.items() if s == spec and p == precision), None)
+
+
+RUNTIMES = ("auto", "keras")
+
+
+def runtime() -> str:
+    """SEMSIM_RUNTIME: auto (ONNX Runtime for the models and precisions it covers, Keras for the rest; the
+    default) or keras (Keras always)."""
+    value = (os.environ.get("SEMSIM_RUNTIME") or "auto").strip().lower()
+    return value if value in RUNTIMES else "auto"
+
+
+def load_for_inference(spec: str, precision: str = "float32", *, cache: bool = True) -> Any:
+    """The encoder for forward passes only (embed, index, search, evaluate, compare, the app): served by
+    ONNX Runtime where it covers the model, else loaded with Keras (`cache`: the library's model cache).
+    Training must use load_encoder: a serving encoder has no weights to train."""
+    if runtime() != "keras":
+        served = load_serving_encoder(spec, precision)
+        if served is not None:
+            if precision == "auto":
+                served.precision_reason = "float32: this CPU has no AVX512-BF16 or AMX (ONNX Runtime serves it)"
+            return served
+    from semsim.encoders import load_encoder
+
+    return load_encoder(spec, cache=cache, precision=precision)
