@@ -36,8 +36,12 @@ browser-deps:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
+# Two workers, each file on one of them (its module fixtures and any Ray cluster stay in one process);
+# TEST_WORKERS=0 runs the suite in this process, as a plain `pytest` does.
+TEST_WORKERS ?= 2
+
 test: install browser-deps
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 lint: install
 	$(VENV)/bin/ruff check .

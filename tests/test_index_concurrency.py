@@ -132,9 +132,11 @@ def _rebuilder(folder: str, versions: int) -> int:
     return versions
 
 
-def _reader(folder: str, stop, rebuilt: bool) -> dict[str, int]:
+def _reader(folder: str, stop, ready, rebuilt: bool) -> dict[str, int]:
     seen, reads = set(), 0
     while not stop.is_set() or reads == 0:
+        if reads == 1:
+            ready.release()  # reading: the writers may start
         store = open_index(folder)
         if rebuilt:
             seen.add(check_one_version(store, probes=8))
@@ -150,15 +152,23 @@ def _reader(folder: str, stop, rebuilt: bool) -> dict[str, int]:
     return {"reads": reads, "versions_seen": len(seen)}
 
 
-def _run(targets: list[tuple], readers: int, reader_args: tuple, limit_s: float = 60) -> tuple[list, list]:
+def _run(targets: list[tuple], readers: int, reader_args: tuple, limit_s: float = 180) -> tuple[list, list]:
     context = multiprocessing.get_context("spawn")
-    results, stop = context.Queue(), context.Event()
+    results, stop, ready = context.Queue(), context.Event(), context.Semaphore(0)
     writers = [context.Process(target=_report, args=(results, *target)) for target in targets]
-    watchers = [context.Process(target=_report, args=(results, _reader, *reader_args[:1], stop, *reader_args[1:]))
+    watchers = [context.Process(target=_report, args=(results, _reader, *reader_args[:1], stop, ready,
+                                                      *reader_args[1:]))
                 for _ in range(readers)]
-    for process in watchers + writers:
+    for process in watchers:
         process.start()
     outcomes, deadline = [], time.monotonic() + limit_s
+    # The writers start once every reader has read once: on a loaded machine a spawned reader can take
+    # longer to import than the writers take to finish, and then nothing overlapped.
+    for _ in watchers:
+        if not ready.acquire(timeout=max(0.1, deadline - time.monotonic())):
+            break
+    for process in writers:
+        process.start()
     try:
         while len(outcomes) < len(writers):
             outcomes.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
