@@ -21,7 +21,7 @@ from semsim.encoders.base import Encoder, pad_to_bucket
 from semsim.encoders.config import EncoderError
 from semsim.encoders.layers import L2Normalize, MaskedPooling
 from semsim.encoders.speedups import flatten_attention_projections
-from semsim.encoders.text_batches import HFTokenizer, pad_batch
+from semsim.encoders.text_batches import HFTokenizer, is_hf_tokenizer, pad_batch
 
 DEFAULT_MAX_LENGTH = 256
 POOLINGS = ("mean", "cls")
@@ -196,20 +196,9 @@ def _load_backbone(preset: str) -> Any:
                            f"use a local folder instead.") from exc
 
 
-def _is_hf_tokenizer(path: Path) -> bool:
-    """A Hugging Face tokenizer.json (KerasHub presets also write a tokenizer.json: a Keras config)."""
-    if not path.is_file():
-        return False
-    try:
-        head = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(head, dict) and "model" in head and "class_name" not in head
-
-
 def _make_tokenizer(preset: str, max_length: int) -> HFTokenizer | KerasHubTokenizer:
     path = Path(preset) / "tokenizer.json"
-    if _is_hf_tokenizer(path):
+    if is_hf_tokenizer(path):
         return HFTokenizer(path, max_length)
     return KerasHubTokenizer(preset, max_length)
 

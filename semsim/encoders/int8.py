@@ -24,6 +24,7 @@ import numpy as np
 from semsim.encoders.base import Encoder
 from semsim.encoders.config import EncoderError
 from semsim.encoders.onnx_session import make_session
+from semsim.encoders.text_batches import encode_in_length_order
 from semsim.names import CONFIG_FILE, INT8_DIR
 
 INT8_FORMAT = 1  # of int8.json; bump when the graph or the calibration changes
@@ -78,15 +79,14 @@ def calibration_texts() -> list[str]:
 
 
 def _run(session: Any, encoder: Encoder, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")
     # A backbone may have fewer positions than its tokeniser's max_length; calibration cuts there.
     limit = getattr(getattr(encoder, "backbone", None), "max_sequence_length", None)
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        inputs = encoder.preprocess([texts[i] for i in rows])
-        out[rows] = session.run(["embedding"], {k: v[:, :limit] for k, v in inputs.items()})[0]
-    return out
+
+    def embed(batch: list[str]) -> np.ndarray:
+        inputs = encoder.preprocess(batch)
+        return session.run(["embedding"], {k: v[:, :limit] for k, v in inputs.items()})[0]
+
+    return encode_in_length_order(texts, encoder.dim, batch_size, embed)
 
 
 def _group(node_weight: str) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 from semsim._env import child_environment
 from semsim.encoders.config import EncoderError, read_config
 from semsim.encoders.onnx_session import make_session
-from semsim.encoders.text_batches import HFTokenizer, encode_in_length_order, pad_batch
+from semsim.encoders.text_batches import HFTokenizer, encode_in_length_order, is_hf_tokenizer, pad_batch
 from semsim.names import CONFIG_FILE, INT8_DIR
 
 _log = logging.getLogger(__name__)
@@ -59,15 +59,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("SEMSIM_CACHE_DIR") or Path.home() / ".cache" / "semsim") / SERVING_DIR
 
 
-def _is_hf_tokenizer(path: Path) -> bool:
-    """A Hugging Face tokenizer.json (KerasHub presets write a tokenizer.json too: a Keras config)."""
-    try:
-        head = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(head, dict) and "model" in head and "class_name" not in head
-
-
 def model_source(spec: str) -> Path | None:
     """The folder whose files define `spec`, where ONNX serving covers it; None where it does not."""
     spec = (spec or "").strip()
@@ -81,7 +72,7 @@ def model_source(spec: str) -> Path | None:
         preset, _, pooling = spec[len("keras-hub:"):].partition("@")
         folder = Path(preset).expanduser()
         ok = (folder / "config.json").is_file() and pooling in ("", "mean", "cls")
-        return folder if ok and _is_hf_tokenizer(folder / TOKENIZER_FILE) else None
+        return folder if ok and is_hf_tokenizer(folder / TOKENIZER_FILE) else None
     if ":" in spec:
         return None
     folder = Path(spec).expanduser()
@@ -204,7 +195,7 @@ def export_serving(spec: str, precision: str = "float32", cache_dir: str | os.Pa
     reference = load_encoder(spec, cache=False, precision=precision)
     keras_model = getattr(reference, "base", reference)  # the int8 encoder wraps the float32 one
     tokenizer_path = getattr(getattr(keras_model, "tokenizer", None), "path", None)
-    if tokenizer_path is None or not _is_hf_tokenizer(Path(tokenizer_path)):
+    if tokenizer_path is None or not is_hf_tokenizer(Path(tokenizer_path)):
         raise EncoderError(f"{spec} has no Hugging Face tokenizer.json; it is served by Keras")
     with atomic_folder(folder) as work:
         work = Path(work)
@@ -325,8 +316,10 @@ def load_for_inference(spec: str, precision: str = "float32", *, cache: bool = T
     if runtime() != "keras":
         served = load_serving_encoder(spec, precision)
         if served is not None:
-            if precision == "auto":
-                served.precision_reason = "float32: this CPU has no AVX512-BF16 or AMX (ONNX Runtime serves it)"
+            if precision == "auto":  # serving_precision took auto as float32: say why, as Keras' path does
+                from semsim.encoders.precision import choose_precision
+
+                served.precision_reason = f"float32: {choose_precision('auto').reason}"
             return served
     from semsim.encoders import load_encoder
 

@@ -3,6 +3,7 @@ tokenisation, padding a batch into the model's input arrays and embedding texts 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,15 @@ def validate_texts(texts: Sequence[str] | str) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"text {i} is {type(text).__name__}, expected str")
     return texts
+
+
+def is_hf_tokenizer(path: Path) -> bool:
+    """A Hugging Face tokenizer.json (KerasHub presets also write a tokenizer.json: a Keras config)."""
+    try:
+        head = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(head, dict) and "model" in head and "class_name" not in head
 
 
 class HFTokenizer:
