@@ -27,7 +27,7 @@ from semsim.encoders.onnx_session import make_session
 from semsim.encoders.text_batches import encode_in_length_order
 from semsim.names import CONFIG_FILE, INT8_DIR
 
-INT8_FORMAT = 1  # of int8.json; bump when the graph or the calibration changes
+INT8_FORMAT = 2  # of int8.json; bump when the graph or the calibration changes
 MODEL_FILE = "model.onnx"
 META_FILE = "int8.json"
 # Calibration: the mean cosine to float32 over the calibration texts that the quantized model must keep;
@@ -37,7 +37,6 @@ META_FILE = "int8.json"
 # cost a third of the int8 matmul work. Past 0.99 the cosine stopped predicting the ranking quality.
 TARGET_MEAN_COSINE = 0.99
 CALIBRATION_TEXTS = 128  # from each bundled source: job titles and STS-B train sentences
-GROUPS = ("q", "k", "v", "o", "ff1", "ff2")  # attention query/key/value/output, feed-forward in/out
 
 
 def cache_root() -> Path:
@@ -116,8 +115,10 @@ def quantize(float_path: Path, out_path: Path, encoder: Encoder, texts: list[str
         level = root.level
         root.setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint for image models on root
         try:
+            # DefaultTensorType: shape inference types no output of ONNX Runtime's own fused operators
             quantize_dynamic(str(float_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_quantize=[n for n, g in nodes.items() if g not in float_groups])
+                             nodes_to_quantize=[n for n, g in nodes.items() if g not in float_groups],
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         finally:
             root.setLevel(level)
         cos = np.sum(_run(make_session(out_path), encoder, texts) * reference, axis=1)
@@ -126,9 +127,10 @@ def quantize(float_path: Path, out_path: Path, encoder: Encoder, texts: list[str
     kept: frozenset[str] = frozenset()
     trials = [{"float32_groups": [], **dict(zip(("mean_cosine", "min_cosine"), trial(kept), strict=True))}]
     best = trials[0]
-    while best["mean_cosine"] < target and len(kept) < len(GROUPS):
+    groups = set(nodes.values())
+    while best["mean_cosine"] < target and len(kept) < len(groups):
         results = []
-        for group in sorted(set(GROUPS) - kept):
+        for group in sorted(groups - kept):
             mean, low = trial(kept | {group})
             results.append({"float32_groups": sorted(kept | {group}), "mean_cosine": mean, "min_cosine": low})
         trials += results
