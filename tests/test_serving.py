@@ -205,3 +205,36 @@ def test_cli_commands_that_only_embed_run_without_tensorflow(tuned_folder, tmp_p
     assert done.stdout.strip().splitlines()[-1] == "False False 0", done.stderr
     reference = load_encoder(str(tuned_folder), cache=False).encode(TEXTS)
     assert _cosines(np.load(out), reference).min() >= serving.PARITY_MIN_COSINE
+
+
+def test_pair_training_makes_the_serving_graphs_of_the_tuned_model_and_its_base(hf_bert, tmp_path, cache,
+                                                                                 monkeypatch, capsys):
+    """The trainer has Keras loaded: it makes both graphs itself, so the app's first search or index build
+    with either model needs no export (no child process, no TensorFlow start)."""
+    from semsim.cli import main
+    from tests.test_training import make_pairs
+
+    pairs = tmp_path / "pairs.csv"
+    make_pairs(32).to_csv(pairs, index=False)
+    base, out = f"keras-hub:{hf_bert}", tmp_path / "tuned"
+    code = main(["train", "pairs", "--base", base, "--data", str(pairs), "--epochs", "1", "--batch-size", "16",
+                 "--no-sts", "--no-rehearsal", "--no-recipe", "--out", str(out), "--json"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    made = json.loads(printed.out)["serving"]
+    assert [row["model"] for row in made] == [base, str(out)] and all("folder" in row for row in made)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the graph should have been made by the training run")
+
+    monkeypatch.setattr(serving, "export_serving", no_export)
+    monkeypatch.setattr(serving, "_export_in_child", no_export)
+    for spec in (base, str(out)):
+        assert isinstance(serving.load_serving_encoder(spec), serving.ServingEncoder)
+    assert serving.prepare_serving([base, str(out)]) == []  # made already: nothing to do
+    # Best effort: a failing export is reported, never raised; Keras-only runs and uncovered models are skipped.
+    monkeypatch.setattr(serving, "read_meta", lambda *a, **k: None)
+    assert [row["model"] for row in serving.prepare_serving([base])] == [base]
+    assert "error" in serving.prepare_serving([base])[0]
+    monkeypatch.setenv("SEMSIM_RUNTIME", "keras")
+    assert serving.prepare_serving([base]) == []

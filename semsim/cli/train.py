@@ -39,6 +39,10 @@ def _train(request_class: type, args: argparse.Namespace) -> int:
              PairClassifierTrainingRequest: train_pair_classifier}[request_class]
     card = train(request, show_progress=sys.stderr.isatty() and not args.json)
     card.setdefault("comparison", comparison_rows(card["metrics"]["base"], card["metrics"]["tuned"]))
+    if request_class is PairTrainingRequest:  # the bi-encoder and its base will be searched and compared next
+        from semsim.encoders.serving import prepare_serving
+
+        card["serving"] = prepare_serving([request.base, str(request.out)])
     emit(card, args.json, render_card)
     return 0
 

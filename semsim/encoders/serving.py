@@ -23,7 +23,8 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from semsim.names import CONFIG_FILE, INT8_DIR
 
 _log = logging.getLogger(__name__)
 
-SERVING_FORMAT = 1  # of serving.json; bump when the graph, the files or the check change
+SERVING_FORMAT = 2  # of serving.json; bump when the graph, the files or the check change
 SERVING_DIR = "serving"
 SERVING_PRECISIONS = ("float32", "int8")
 MODEL_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "serving.json"
@@ -292,6 +293,28 @@ def load_serving_encoder(spec: str, precision: str = "float32", *, export: bool 
                     _log.warning("ONNX serving of %s at %s is not available (%s); Keras serves it", spec,
                                  precision, _failed[(spec, precision, digest)])
     return ServingEncoder(folder, meta, threads) if meta is not None else None
+
+
+def prepare_serving(specs: Iterable[str], precision: str = "float32") -> list[dict[str, Any]]:
+    """Make the serving graphs of `specs` that are covered and missing, in this process (it has Keras).
+
+    Training calls this for the tuned model and its base: the trainer has TensorFlow loaded already, so the
+    graphs cost a few seconds here instead of a child process each (TensorFlow's start, the model's load)
+    when the app first searches or indexes with them. Best effort: a failure is returned, never raised."""
+    done = []
+    for spec in dict.fromkeys(specs):
+        if runtime() == "keras" or model_source(spec) is None:
+            continue
+        started = time.perf_counter()
+        source = model_source(spec)
+        if read_meta(serving_folder(spec, source, precision), source_digest(source)) is not None:
+            continue
+        try:
+            meta = export_serving(spec, precision)
+            done.append({"model": spec, "folder": meta["folder"], "seconds": round(time.perf_counter() - started, 2)})
+        except Exception as exc:  # noqa: BLE001  (best effort: the model is trained and saved already)
+            done.append({"model": spec, "error": str(exc)})
+    return done
 
 
 def export_failure(spec: str, precision: str = "float32") -> str | None:
