@@ -26,14 +26,36 @@ CPU_STEPS = 120
 CPU_VALIDATION_ROWS = 300
 STEPS_ENV = "SEMSIM_DEMO_STEPS"  # overrides CPU_STEPS (tests use a handful)
 
-# What the estimate is made of, measured on the project's 2-core CPU machine with minilm and the default
-# recipe (bench/first_launch.py: 150 steps in 217 s, 7,276 titles indexed in 28 s and 23 s, load < 2.2);
-# other core counts scale the CPU parts. A GPU run is dominated by XLA compiles.
+# What the estimate is made of, measured with minilm and the default recipe on the project's 2-core CPU
+# machines (bench/first_launch.py); other core counts scale the CPU parts. The two kinds of CPU differ by
+# about 3x per step, so the estimate follows the kind it runs on. A GPU run is dominated by XLA compiles.
 CPU_CORES_MEASURED = 2
-CPU_SECONDS_PER_STEP = 1.45  # one batch of 32, the recipe's parts averaged (mnrl rows carry 3 texts)
-CPU_STARTUP_SECONDS = 15  # start the process, import TensorFlow, load the model, read the data
-CPU_TEXTS_PER_SECOND = 260  # validation pairs and index texts embedded per second
-CPU_SAVE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class CpuCosts:
+    """Seconds per training step (one batch of 32, the recipe's parts averaged; mnrl rows carry 3 texts),
+    texts embedded per second (validation pairs, index texts), process start, model save."""
+
+    seconds_per_step: float
+    texts_per_second: float
+    startup_seconds: float
+    save_seconds: float = 5
+
+
+# An AVX-512 EPYC (VNNI, BF16): 120 steps in 57 s, 7,276 titles indexed in about 6 s (first launch 95 s, load
+# about 2.5, README "First launch"). An AVX2-only EPYC: 150 steps in 217 s, titles in 28 s and 23 s.
+CPU_COSTS = {"avx512": CpuCosts(0.47, 1200, 12), "avx2": CpuCosts(1.45, 260, 15)}
+
+
+def cpu_costs(flags: frozenset[str] | None = None) -> CpuCosts:
+    """The measured costs of the kind of CPU this is (`flags`: /proc/cpuinfo's, or simulated)."""
+    from semsim.encoders.precision import cpu_flags
+
+    flags = cpu_flags() if flags is None else flags
+    return CPU_COSTS["avx512" if "avx512f" in flags else "avx2"]
+
+
 GPU_SECONDS_PER_STEP = 0.01
 GPU_FIXED_SECONDS = 120  # startup and one compile per padded length
 GPU_TEXTS_PER_SECOND = 2000
@@ -141,7 +163,7 @@ def _corpus_rows(path: Path) -> int:
         return 0
 
 
-def estimate(summary: PlanSummary, on_gpu: bool, cpu_count: int | None) -> Estimate:
+def estimate(summary: PlanSummary, on_gpu: bool, cpu_count: int | None, costs: CpuCosts | None = None) -> Estimate:
     """Seconds for the demo: training steps, the validation before and after, saving, and indexing the
     default corpus with the tuned model (and with the base one, when its index does not exist yet)."""
     corpus, _ = settings.default_corpus()
@@ -151,10 +173,11 @@ def estimate(summary: PlanSummary, on_gpu: bool, cpu_count: int | None) -> Estim
     if on_gpu:
         return Estimate(summary.steps, summary.steps * GPU_SECONDS_PER_STEP, validation_texts / GPU_TEXTS_PER_SECOND,
                         to_index / GPU_TEXTS_PER_SECOND, GPU_FIXED_SECONDS)
+    costs = costs or cpu_costs()
     slower = CPU_CORES_MEASURED / max(1, min(cpu_count or CPU_CORES_MEASURED, 16))
-    return Estimate(summary.steps, summary.steps * CPU_SECONDS_PER_STEP * slower,
-                    validation_texts / CPU_TEXTS_PER_SECOND * slower, to_index / CPU_TEXTS_PER_SECOND * slower,
-                    CPU_STARTUP_SECONDS + CPU_SAVE_SECONDS)
+    return Estimate(summary.steps, summary.steps * costs.seconds_per_step * slower,
+                    validation_texts / costs.texts_per_second * slower, to_index / costs.texts_per_second * slower,
+                    costs.startup_seconds + costs.save_seconds)
 
 
 # -- where the demo stands ------------------------------------------------------------------------
