@@ -110,6 +110,31 @@ def test_embed_on_ray_reads_a_parquet_folder_and_matches_local(ray_cluster, tiny
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".v.npy")]  # scratch shards cleaned up
 
 
+def test_ray_actors_serve_covered_models_with_onnx_runtime_and_match_keras(ray_cluster, tmp_path, monkeypatch):
+    """A model with a Hugging Face tokenizer.json is embedded by ONNX Runtime in the actors (its graph made
+    once, by the first actor that needs it); the vectors are the Keras model's."""
+    from semsim.encoders import load_encoder, serving
+    from semsim.ray_engine import RayOptions, _actor_encoder, embed_to_npy_on_ray
+    from tests.tiny_models import make_hf_bert_folder
+
+    # One of our own model folders (as a tuned minilm is): its graph goes in the folder, where actors find it.
+    folder = tmp_path / "tuned"
+    folder.mkdir()
+    load_encoder(f"keras-hub:{make_hf_bert_folder(tmp_path / 'hf')}", cache=False).save(folder)
+    spec = str(folder)
+    assert isinstance(_actor_encoder(spec, 1), serving.ServingEncoder)  # also makes the graph, once
+    monkeypatch.setenv("SEMSIM_RUNTIME", "keras")
+    assert not isinstance(_actor_encoder(spec, 1), serving.ServingEncoder)
+    monkeypatch.delenv("SEMSIM_RUNTIME")
+    texts = ["data scientist", "staff nurse", "HGV driver", "Ingénieur logiciel"] * 20
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "c.parquet")
+    summary = embed_to_npy_on_ray(spec, tmp_path / "c.parquet", "text", tmp_path / "v.npy",
+                                  RayOptions(actors=1, batch_size=16))
+    remote = np.load(tmp_path / "v.npy")
+    assert summary["rows"] == len(texts)
+    assert cosines(load_encoder(spec, cache=False).encode(texts), remote).min() >= 0.9999
+
+
 # -- without Ray: the shard checks and what a failed run leaves ----------------------------------------
 def _shard(folder, ids, dim=4):
     ids = np.asarray(ids)
