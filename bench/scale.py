@@ -239,7 +239,7 @@ class PeakRSS:
 def cmd_embed(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from semsim.encoders import load_encoder
+    from semsim.encoders.serving import load_for_inference
 
     CACHE.mkdir(parents=True, exist_ok=True)
     texts = job_titles_corpus(args.texts, seed=args.seed)
@@ -254,7 +254,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         with PeakRSS() as rss:
             started = time.perf_counter()
             if engine == "local":
-                encoder = load_encoder(args.model)
+                encoder = load_for_inference(args.model)  # as `index build` loads it (ONNX Runtime where covered)
                 loaded = time.perf_counter()
                 vectors = encoder.encode(texts, batch_size=args.batch_size)
                 rows = len(vectors)
