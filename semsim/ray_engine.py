@@ -268,19 +268,6 @@ def select_rows(table: Any, keep: np.ndarray, first_id: int, column: str, extras
     return pa.table(columns)
 
 
-def _actor_encoder(spec: str, threads: int | None) -> Any:
-    """An actor's encoder: served by ONNX Runtime with the actor's own thread count where serving covers
-    the model (no TensorFlow in the actor: faster, and a few hundred MB less per actor), else Keras."""
-    from semsim.encoders.serving import load_serving_encoder, runtime
-
-    served = load_serving_encoder(spec, threads=threads) if runtime() != "keras" else None
-    if served is not None:
-        return served
-    from semsim.encoders import load_encoder
-
-    return load_encoder(spec)
-
-
 class EmbedActor:
     """One encoder per actor; each call embeds a batch and writes it as one shard, returning a summary."""
 
@@ -290,7 +277,11 @@ class EmbedActor:
         if threads:
             os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
             os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        self.encoder = _actor_encoder(spec, threads)
+        from semsim.encoders.serving import load_for_inference
+
+        # ONNX Runtime at the actor's own thread count where serving covers the model (no TensorFlow in the
+        # actor: faster, and a few hundred MB less per actor), else Keras.
+        self.encoder = load_for_inference(spec, threads=threads)
         self.shard_dir, self.dim, self.batch_size, self.fault = shard_dir, dim, batch_size, fault
 
     def _maybe_die(self, ids: np.ndarray, when: str) -> None:

@@ -114,7 +114,8 @@ def test_ray_actors_serve_covered_models_with_onnx_runtime_and_match_keras(ray_c
     """A model with a Hugging Face tokenizer.json is embedded by ONNX Runtime in the actors (its graph made
     once, by the first actor that needs it); the vectors are the Keras model's."""
     from semsim.encoders import load_encoder, serving
-    from semsim.ray_engine import RayOptions, _actor_encoder, embed_to_npy_on_ray
+    from semsim.encoders.serving import load_for_inference
+    from semsim.ray_engine import RayOptions, embed_to_npy_on_ray
     from tests.tiny_models import make_hf_bert_folder
 
     # One of our own model folders (as a tuned minilm is): its graph goes in the folder, where actors find it.
@@ -122,9 +123,9 @@ def test_ray_actors_serve_covered_models_with_onnx_runtime_and_match_keras(ray_c
     folder.mkdir()
     load_encoder(f"keras-hub:{make_hf_bert_folder(tmp_path / 'hf')}", cache=False).save(folder)
     spec = str(folder)
-    assert isinstance(_actor_encoder(spec, 1), serving.ServingEncoder)  # also makes the graph, once
+    assert isinstance(load_for_inference(spec, threads=1), serving.ServingEncoder)  # makes the graph, once
     monkeypatch.setenv("SEMSIM_RUNTIME", "keras")
-    assert not isinstance(_actor_encoder(spec, 1), serving.ServingEncoder)
+    assert not isinstance(load_for_inference(spec, threads=1, cache=False), serving.ServingEncoder)
     monkeypatch.delenv("SEMSIM_RUNTIME")
     texts = ["data scientist", "staff nurse", "HGV driver", "Ingénieur logiciel"] * 20
     pd.DataFrame({"text": texts}).to_parquet(tmp_path / "c.parquet")

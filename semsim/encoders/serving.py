@@ -301,14 +301,14 @@ def prepare_serving(specs: Iterable[str], precision: str = "float32") -> list[di
     Training calls this for the tuned model and its base: the trainer has TensorFlow loaded already, so the
     graphs cost a few seconds here instead of a child process each (TensorFlow's start, the model's load)
     when the app first searches or indexes with them. Best effort: a failure is returned, never raised."""
-    done = []
+    done: list[dict[str, Any]] = []
+    if runtime() == "keras":
+        return done
     for spec in dict.fromkeys(specs):
-        if runtime() == "keras" or model_source(spec) is None:
+        source = model_source(spec)
+        if source is None or read_meta(serving_folder(spec, source, precision), source_digest(source)) is not None:
             continue
         started = time.perf_counter()
-        source = model_source(spec)
-        if read_meta(serving_folder(spec, source, precision), source_digest(source)) is not None:
-            continue
         try:
             meta = export_serving(spec, precision)
             done.append({"model": spec, "folder": meta["folder"], "seconds": round(time.perf_counter() - started, 2)})
@@ -332,12 +332,14 @@ def runtime() -> str:
     return value if value in RUNTIMES else "auto"
 
 
-def load_for_inference(spec: str, precision: str = "float32", *, cache: bool = True) -> Any:
-    """The encoder for forward passes only (embed, index, search, evaluate, compare, the app): served by
-    ONNX Runtime where it covers the model, else loaded with Keras (`cache`: the library's model cache).
+def load_for_inference(spec: str, precision: str = "float32", *, cache: bool = True,
+                       threads: int | None = None) -> Any:
+    """The encoder for forward passes only (embed, index, search, evaluate, compare, the app, Ray actors):
+    served by ONNX Runtime where it covers the model (`threads`: its intra-op threads; None: one per core),
+    else loaded with Keras (`cache`: the library's model cache).
     Training must use load_encoder: a serving encoder has no weights to train."""
     if runtime() != "keras":
-        served = load_serving_encoder(spec, precision)
+        served = load_serving_encoder(spec, precision, threads=threads)
         if served is not None:
             if precision == "auto":  # serving_precision took auto as float32: say why, as Keras' path does
                 from semsim.encoders.precision import choose_precision
